@@ -1,0 +1,315 @@
+/**
+ * Raft's rules, one function per rule of Figure 2 ("In Search of an Understandable Consensus Algorithm"),
+ * named as in the paper. Every function is pure: it returns the next state and the effects as data.
+ */
+import {
+  cancelTimer,
+  reply,
+  send,
+  setTimer,
+  type Effect,
+  type Event,
+  type NodeContext,
+  type NodeId,
+  type Step,
+} from "../kernel/protocol.ts"
+import type {
+  AppendEntries,
+  AppendEntriesResponse,
+  ClientReply,
+  ClientRequest,
+  Durable,
+  Entry,
+  Message,
+  RaftConfig,
+  RaftFlags,
+  RequestVote,
+  RequestVoteResponse,
+} from "./schema.ts"
+
+export type Role = "Follower" | "Candidate" | "Leader"
+
+export interface RaftState {
+  readonly role: Role
+  readonly currentTerm: number
+  readonly votedFor: NodeId | null
+  readonly log: ReadonlyArray<Entry>
+  /** Volatile: highest log index known to be committed. */
+  readonly commitIndex: number
+  /** Candidates: servers that granted their vote this term, sorted. */
+  readonly votesGranted: ReadonlyArray<NodeId>
+  /** Leaders: for each peer, the next log index to send and the highest index known replicated. */
+  readonly nextIndex: Readonly<Record<string, number>>
+  readonly matchIndex: Readonly<Record<string, number>>
+}
+
+export type Ctx = NodeContext<RaftConfig, RaftFlags>
+export type RaftStep = Step<RaftState, Message, Durable, ClientReply>
+type Fx = Effect<Message, ClientReply>
+
+export const ELECTION = "election"
+export const HEARTBEAT = "heartbeat"
+
+const none: Readonly<Record<string, number>> = {}
+
+export const lastLogIndex = (log: ReadonlyArray<Entry>): number => log.length
+export const lastLogTerm = (log: ReadonlyArray<Entry>): number => (log.length === 0 ? 0 : log[log.length - 1]!.term)
+
+/** What this server writes to disk. The `volatile-voted-for` variant forgets the vote. */
+export const durableOf = (ctx: Ctx, s: RaftState): Durable => ({
+  currentTerm: s.currentTerm,
+  votedFor: ctx.variant.volatileVotedFor ? null : s.votedFor,
+  log: s.log,
+})
+
+const sameDurable = (a: RaftState, b: RaftState): boolean =>
+  a.currentTerm === b.currentTerm && a.votedFor === b.votedFor && a.log === b.log
+
+/** Leaders run the heartbeat timer, everyone else the election timer; a role change swaps them. */
+const roleTimers = (before: RaftState, after: RaftState): ReadonlyArray<Fx> => {
+  if (before.role === after.role || (before.role !== "Leader" && after.role !== "Leader")) return []
+  return after.role === "Leader" ? [cancelTimer(ELECTION), setTimer(HEARTBEAT)] : [cancelTimer(HEARTBEAT), setTimer(ELECTION)]
+}
+
+/**
+ * Builds a step: persists exactly when durable state changed (persist-before-send is the Step's rule) and
+ * swaps timers when the role changed.
+ */
+const step = (ctx: Ctx, before: RaftState, after: RaftState, effects: ReadonlyArray<Fx>): RaftStep => {
+  const timers = roleTimers(before, after)
+  const all = timers.length === 0 ? effects : [...timers, ...effects]
+  return sameDurable(before, after) ? { state: after, effects: all } : { state: after, persist: durableOf(ctx, after), effects: all }
+}
+
+/** Start or restart: "Persistent state on all servers (updated on stable storage before responding to RPCs)". */
+export const recover = (_ctx: Ctx, disk: Durable | undefined): RaftStep => ({
+  state: {
+    role: "Follower",
+    currentTerm: disk?.currentTerm ?? 0,
+    votedFor: disk?.votedFor ?? null,
+    log: disk?.log ?? [],
+    commitIndex: 0,
+    votesGranted: [],
+    nextIndex: none,
+    matchIndex: none,
+  },
+  effects: [setTimer(ELECTION)],
+})
+
+/** "If RPC request or response contains term T > currentTerm: set currentTerm = T, convert to follower". */
+export const observeTerm = (s: RaftState, term: number): RaftState =>
+  term > s.currentTerm
+    ? { ...s, role: "Follower", currentTerm: term, votedFor: null, votesGranted: [], nextIndex: none, matchIndex: none }
+    : s
+
+/**
+ * Followers and candidates: "If election timeout elapses without receiving AppendEntries RPC from current
+ * leader or granting vote to candidate: convert to candidate". On conversion: "Increment currentTerm, Vote for
+ * self, Reset election timer, Send RequestVote RPCs to all other servers".
+ */
+export const startElection = (ctx: Ctx, s: RaftState): RaftStep => {
+  if (s.role === "Leader") return { state: s, effects: [] }
+  const next: RaftState = {
+    ...s,
+    role: "Candidate",
+    currentTerm: s.currentTerm + 1,
+    votedFor: ctx.self,
+    votesGranted: [ctx.self],
+  }
+  const rv: RequestVote = {
+    _tag: "RequestVote",
+    term: next.currentTerm,
+    lastLogIndex: lastLogIndex(s.log),
+    lastLogTerm: lastLogTerm(s.log),
+  }
+  return step(ctx, s, next, [setTimer(ELECTION), ...ctx.peers.map((p) => send(p, rv))])
+}
+
+/** The election restriction (§5.4.1): the candidate's log is at least as up-to-date as the voter's. */
+export const candidateLogUpToDate = (voter: ReadonlyArray<Entry>, lastIndex: number, lastTerm: number): boolean =>
+  lastTerm > lastLogTerm(voter) || (lastTerm === lastLogTerm(voter) && lastIndex >= lastLogIndex(voter))
+
+/**
+ * RequestVote receiver: "Reply false if term < currentTerm. If votedFor is null or candidateId, and
+ * candidate's log is at least as up-to-date as receiver's log, grant vote."
+ */
+export const handleRequestVote = (ctx: Ctx, s0: RaftState, from: NodeId, m: RequestVote): RaftStep => {
+  const s = observeTerm(s0, m.term)
+  const logOk = ctx.variant.voteWithoutLogCheck || candidateLogUpToDate(s.log, m.lastLogIndex, m.lastLogTerm)
+  const grant = m.term === s.currentTerm && logOk && (s.votedFor === null || s.votedFor === from)
+  const next = grant ? { ...s, votedFor: from } : s
+  const response: RequestVoteResponse = { _tag: "RequestVoteResponse", term: next.currentTerm, voteGranted: grant }
+  return step(ctx, s0, next, [send(from, response)])
+}
+
+/** "If votes received from majority of servers: become leader." */
+export const handleRequestVoteResponse = (ctx: Ctx, s0: RaftState, from: NodeId, m: RequestVoteResponse): RaftStep => {
+  const s = observeTerm(s0, m.term)
+  if (s.role !== "Candidate" || m.term !== s.currentTerm || !m.voteGranted || s.votesGranted.includes(from)) {
+    return step(ctx, s0, s, [])
+  }
+  const votesGranted = [...s.votesGranted, from].sort()
+  if (votesGranted.length < ctx.quorum) return step(ctx, s0, { ...s, votesGranted }, [])
+  return becomeLeader(ctx, s0, { ...s, votesGranted })
+}
+
+/**
+ * "Upon election: send initial empty AppendEntries RPCs (heartbeat) to each server". Leaders reinitialise
+ * nextIndex to their last log index + 1 and matchIndex to 0. The heartbeat timer sends the first round.
+ */
+export const becomeLeader = (ctx: Ctx, before: RaftState, s: RaftState): RaftStep => {
+  const nextIndex: Record<string, number> = {}
+  const matchIndex: Record<string, number> = {}
+  for (const p of ctx.peers) {
+    nextIndex[p] = s.log.length + 1
+    matchIndex[p] = 0
+  }
+  return step(ctx, before, { ...s, role: "Leader", votesGranted: [], nextIndex, matchIndex }, [])
+}
+
+/** The AppendEntries a leader sends a peer: entries from nextIndex on, at most maxEntriesPerMessage. */
+export const appendEntriesFor = (ctx: Ctx, s: RaftState, peer: NodeId): AppendEntries => {
+  const next = s.nextIndex[peer] ?? s.log.length + 1
+  const prevLogIndex = next - 1
+  return {
+    _tag: "AppendEntries",
+    term: s.currentTerm,
+    prevLogIndex,
+    prevLogTerm: prevLogIndex === 0 ? 0 : s.log[prevLogIndex - 1]!.term,
+    entries: s.log.slice(prevLogIndex, prevLogIndex + ctx.config.maxEntriesPerMessage),
+    leaderCommit: Math.min(s.commitIndex, prevLogIndex + ctx.config.maxEntriesPerMessage),
+  }
+}
+
+/** Leaders: "send AppendEntries RPC with log entries starting at nextIndex" — on every heartbeat. */
+export const sendHeartbeat = (ctx: Ctx, s: RaftState): RaftStep => {
+  if (s.role !== "Leader") return { state: s, effects: [] }
+  return { state: s, effects: [setTimer(HEARTBEAT), ...ctx.peers.map((p) => send(p, appendEntriesFor(ctx, s, p)))] }
+}
+
+/**
+ * AppendEntries receiver: "Reply false if term < currentTerm. Reply false if log doesn't contain an entry at
+ * prevLogIndex whose term matches prevLogTerm. If an existing entry conflicts with a new one (same index but
+ * different terms), delete the existing entry and all that follow it. Append any new entries not already in
+ * the log. If leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of last new entry)."
+ */
+export const handleAppendEntries = (ctx: Ctx, s0: RaftState, from: NodeId, m: AppendEntries): RaftStep => {
+  let s = observeTerm(s0, m.term)
+  if (m.term < s.currentTerm) {
+    const refuse: AppendEntriesResponse = { _tag: "AppendEntriesResponse", term: s.currentTerm, success: false, matchIndex: 0 }
+    return step(ctx, s0, s, [send(from, refuse)])
+  }
+  // "If AppendEntries RPC received from new leader: convert to follower" (a candidate of the same term).
+  if (s.role === "Candidate") s = { ...s, role: "Follower", votesGranted: [] }
+  const logOk =
+    m.prevLogIndex === 0 || (m.prevLogIndex <= s.log.length && s.log[m.prevLogIndex - 1]!.term === m.prevLogTerm)
+  if (!logOk) {
+    const refuse: AppendEntriesResponse = { _tag: "AppendEntriesResponse", term: s.currentTerm, success: false, matchIndex: 0 }
+    return step(ctx, s0, s, [send(from, refuse)])
+  }
+  const log = mergeEntries(s.log, m.prevLogIndex, m.entries)
+  const lastNew = m.prevLogIndex + m.entries.length
+  const commitIndex = Math.max(s.commitIndex, Math.min(m.leaderCommit, lastNew))
+  const next: RaftState = { ...s, log, commitIndex }
+  const ok: AppendEntriesResponse = { _tag: "AppendEntriesResponse", term: s.currentTerm, success: true, matchIndex: lastNew }
+  return step(ctx, s0, next, [send(from, ok)])
+}
+
+/**
+ * Deletes only from the first conflicting entry onward and appends what is missing, so a stale or duplicated
+ * AppendEntries never truncates entries that follow the ones it carries. Returns `log` itself when unchanged.
+ */
+export const mergeEntries = (
+  log: ReadonlyArray<Entry>,
+  prevLogIndex: number,
+  entries: ReadonlyArray<Entry>,
+): ReadonlyArray<Entry> => {
+  let out: Entry[] | undefined
+  for (let k = 0; k < entries.length; k++) {
+    const at = prevLogIndex + k // 0-based position of entry k
+    const current = out ?? log
+    const existing = current[at]
+    if (existing !== undefined && existing.term === entries[k]!.term) continue
+    out = current.slice(0, at)
+    out.push(...entries.slice(k))
+    break
+  }
+  return out ?? log
+}
+
+/**
+ * Leaders: "If successful: update nextIndex and matchIndex for follower. If AppendEntries fails because of log
+ * inconsistency: decrement nextIndex and retry." Then advance the commit index.
+ */
+export const handleAppendEntriesResponse = (
+  ctx: Ctx,
+  s0: RaftState,
+  from: NodeId,
+  m: AppendEntriesResponse,
+): RaftStep => {
+  const s = observeTerm(s0, m.term)
+  if (s !== s0) return step(ctx, s0, s, [])
+  if (s.role !== "Leader" || m.term !== s.currentTerm) return { state: s, effects: [] }
+  const match = s.matchIndex[from] ?? 0
+  const next = s.nextIndex[from] ?? s.log.length + 1
+  if (!m.success) {
+    if (next <= 1) return { state: s, effects: [] }
+    return { state: { ...s, nextIndex: { ...s.nextIndex, [from]: next - 1 } }, effects: [] }
+  }
+  // Responses can arrive late or twice: indexes only move forward.
+  const newMatch = Math.max(match, m.matchIndex)
+  const newNext = Math.max(next, m.matchIndex + 1)
+  if (newMatch === match && newNext === next) return { state: s, effects: [] }
+  const updated: RaftState = {
+    ...s,
+    matchIndex: newMatch === match ? s.matchIndex : { ...s.matchIndex, [from]: newMatch },
+    nextIndex: newNext === next ? s.nextIndex : { ...s.nextIndex, [from]: newNext },
+  }
+  return { state: advanceCommitIndex(ctx, updated), effects: [] }
+}
+
+/**
+ * Leaders: "If there exists an N such that N > commitIndex, a majority of matchIndex[i] ≥ N, and
+ * log[N].term == currentTerm: set commitIndex = N". The `commit-previous-term` variant drops the term test.
+ */
+export const advanceCommitIndex = (ctx: Ctx, s: RaftState): RaftState => {
+  for (let n = s.log.length; n > s.commitIndex; n--) {
+    if (!ctx.variant.commitPreviousTerm && s.log[n - 1]!.term !== s.currentTerm) continue
+    let replicas = 1
+    for (const p of ctx.peers) if ((s.matchIndex[p] ?? 0) >= n) replicas++
+    if (replicas >= ctx.quorum) return { ...s, commitIndex: n }
+  }
+  return s
+}
+
+/** "If command received from client: append entry to local log, respond after entry applied". */
+export const handleClientRequest = (ctx: Ctx, s: RaftState, request: ClientRequest): RaftStep => {
+  if (s.role !== "Leader") return { state: s, effects: [reply({ _tag: "NotLeader", leaderHint: null })] }
+  const log = [...s.log, { term: s.currentTerm, value: request.value }]
+  return step(ctx, s, { ...s, log }, [reply({ _tag: "Accepted", index: log.length, term: s.currentTerm })])
+}
+
+/** The one entry point: dispatch an event to its rule. */
+export const handle = (ctx: Ctx, s: RaftState, event: Event<Message, ClientRequest>): RaftStep => {
+  switch (event._tag) {
+    case "Deliver": {
+      const m = event.msg
+      switch (m._tag) {
+        case "RequestVote":
+          return handleRequestVote(ctx, s, event.from, m)
+        case "RequestVoteResponse":
+          return handleRequestVoteResponse(ctx, s, event.from, m)
+        case "AppendEntries":
+          return handleAppendEntries(ctx, s, event.from, m)
+        case "AppendEntriesResponse":
+          return handleAppendEntriesResponse(ctx, s, event.from, m)
+      }
+    }
+    case "Timeout":
+      return event.timer === HEARTBEAT ? sendHeartbeat(ctx, s) : startElection(ctx, s)
+    case "Client":
+      return handleClientRequest(ctx, s, event.request)
+    case "Internal":
+      return { state: s, effects: [] }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Raft's data, declared once with Schema: the messages on the wire, what a server persists, client requests
+ * and the model settings. The TypeScript types the handlers use are derived from these declarations.
+ */
+import { Schema } from "effect"
+import { NodeId } from "../kernel/protocol.ts"
+
+const Term = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Index = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+export const Entry = Schema.Struct({ term: Term, value: Schema.String })
+export type Entry = typeof Entry.Type
+
+export const RequestVote = Schema.TaggedStruct("RequestVote", {
+  term: Term,
+  lastLogIndex: Index,
+  lastLogTerm: Term,
+})
+export const RequestVoteResponse = Schema.TaggedStruct("RequestVoteResponse", {
+  term: Term,
+  voteGranted: Schema.Boolean,
+})
+export const AppendEntries = Schema.TaggedStruct("AppendEntries", {
+  term: Term,
+  prevLogIndex: Index,
+  prevLogTerm: Term,
+  entries: Schema.Array(Entry),
+  leaderCommit: Index,
+})
+export const AppendEntriesResponse = Schema.TaggedStruct("AppendEntriesResponse", {
+  term: Term,
+  success: Schema.Boolean,
+  /** On success, the index of the last entry the follower now holds from this request. */
+  matchIndex: Index,
+})
+
+export const Message = Schema.Union([RequestVote, RequestVoteResponse, AppendEntries, AppendEntriesResponse])
+export type Message = typeof Message.Type
+export type RequestVote = typeof RequestVote.Type
+export type RequestVoteResponse = typeof RequestVoteResponse.Type
+export type AppendEntries = typeof AppendEntries.Type
+export type AppendEntriesResponse = typeof AppendEntriesResponse.Type
+
+export const messageKinds = ["RequestVote", "RequestVoteResponse", "AppendEntries", "AppendEntriesResponse"] as const
+
+/** Figure 2, "Persistent state on all servers". */
+export const Durable = Schema.Struct({
+  currentTerm: Term,
+  votedFor: Schema.NullOr(NodeId),
+  log: Schema.Array(Entry),
+})
+export type Durable = typeof Durable.Type
+
+export const ClientRequest = Schema.TaggedStruct("Put", { value: Schema.String })
+export type ClientRequest = typeof ClientRequest.Type
+
+export type ClientReply =
+  | { readonly _tag: "Accepted"; readonly index: number; readonly term: number }
+  | { readonly _tag: "NotLeader"; readonly leaderHint: NodeId | null }
+
+/** Bounds of a Raft model. */
+export const RaftConfig = Schema.Struct({
+  /** No server's term exceeds this (a state constraint). */
+  maxTerm: Term.check(Schema.isGreaterThanOrEqualTo(1)),
+  /** No log is longer than this (a state constraint). */
+  maxLogLen: Index,
+  /** The client values the model may submit, each to the leader of the moment. */
+  values: Schema.Array(Schema.String),
+  /** How many entries one AppendEntries carries at most. */
+  maxEntriesPerMessage: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+})
+export type RaftConfig = typeof RaftConfig.Type
+
+/** The rules a variant may change. The faithful protocol has every flag false. */
+export interface RaftFlags {
+  /** Figure 8's trap: commit an entry of an earlier term by counting replicas. */
+  readonly commitPreviousTerm: boolean
+  /** Grant a vote without checking that the candidate's log is at least as up to date. */
+  readonly voteWithoutLogCheck: boolean
+  /** Keep votedFor in memory only, so a restarted server can vote twice in one term. */
+  readonly volatileVotedFor: boolean
+}

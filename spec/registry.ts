@@ -1,0 +1,5 @@
+/** Every protocol the workbench knows, by name. */
+import type { AnyProtocol } from "./kernel/protocol.ts"
+import { raft } from "./raft/index.ts"
+
+export const protocols: Readonly<Record<string, AnyProtocol>> = { raft }
