@@ -60,7 +60,7 @@ export interface CheckReport {
   readonly coverage: Readonly<Record<string, number>>
   readonly neverFired: ReadonlyArray<string>
   readonly witnesses: Readonly<Record<string, boolean>>
-  /** Witnesses no explored world reached, on a complete run: the model is too small to mean anything. */
+  /** Witnesses the model must reach that no explored world reached, on a complete run: a vacuous run. */
   readonly unreachedWitnesses: ReadonlyArray<string>
 }
 
@@ -188,9 +188,10 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
         enabled++
         if (violation !== undefined) return
         generated++
+        if (!inside) return
+        // Coverage counts transitions the search actually took, not ones the constraint pruned.
         const kind = actionKind(protocol, action)
         coverage[kind] = (coverage[kind] ?? 0) + 1
-        if (!inside) return
         for (const prop of protocol.transitionProperties) {
           const reason = prop.check({ before: world, action, after })
           if (reason !== undefined) {
@@ -250,6 +251,7 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
     }
   }
 
+  const mustReach = instance.model.mustReach
   const neverFired = Object.keys(coverage).filter((k) => coverage[k] === 0)
   const complete = violation === undefined && stoppedBy === undefined
   const base = {
@@ -261,7 +263,7 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
     coverage,
     neverFired,
     witnesses,
-    unreachedWitnesses: complete ? unreached.map((w) => w.name) : [],
+    unreachedWitnesses: complete ? unreached.map((w) => w.name).filter((name) => mustReach === "all" || mustReach.includes(name)) : [],
   }
   if (violation !== undefined) return { result: "violation", violation, ...base }
   if (stoppedBy !== undefined) return { result: "incomplete", stoppedBy, ...base }

@@ -301,8 +301,9 @@ export class Instance {
       const e = effects[k]!
       switch (e._tag) {
         case "Send": {
-          const to = this.nodeIndex(e.to)
-          if (this.severed(world, i, to)) break // lost at the cut
+          // Across a partition a bag network holds the message (an unbounded delay, undeliverable until the
+          // heal); a FIFO connection is broken, so the message is lost.
+          if (fifo && this.severed(world, i, this.nodeIndex(e.to))) break
           const key = canonical([slot.id, e.to, e.msg])
           fingerprintInto(key, this.scratch)
           const packet: Packet = { from: slot.id, to: e.to, msg: e.msg, copies: 1, key, fpHi: this.scratch.hi, fpLo: this.scratch.lo }

@@ -156,6 +156,11 @@ export interface ModelConfig<Cfg> {
   /** TLC-style bounds on the network: a successor exceeding them is neither counted nor explored. */
   readonly maxInFlight?: number
   readonly maxCopiesPerMessage?: number
+  /**
+   * Witnesses a complete run of this model must reach, or it fails as vacuous. The default model of a
+   * protocol should say "all"; a small model names the few its bounds leave room for.
+   */
+  readonly mustReach: ReadonlyArray<string> | "all"
   /** Report a state with no enabled action as a deadlock. */
   readonly checkDeadlock?: boolean
   /** Protocol-specific bounds and settings, validated by the protocol's config Schema. */

@@ -24,44 +24,59 @@ import {
 
 const noFaults = { crashes: 0, partitions: 0, losses: 0, duplications: 0 }
 
+/**
+ * Bounded models. Every model bounds the network as TLC would with a state constraint: at most `maxInFlight`
+ * distinct messages in flight and `maxCopiesPerMessage` copies of each. Without such a bound a bag network
+ * is infinite (a leader can always send one more heartbeat).
+ */
 const models: Record<string, ModelConfig<RaftConfig>> = {
   default: {
-    description: "3 servers, terms ≤ 2, logs ≤ 2 of one value; one crash, one partition, one loss, one duplicate",
+    description: "3 servers, terms ≤ 2, one entry of one value, ≤ 2 messages in flight; one crash, partition, loss and duplicate",
+    mustReach: "all",
     servers: 3,
     network: "bag",
     faults: { crashes: 1, partitions: 1, losses: 1, duplications: 1 },
-    maxCopiesPerMessage: 1,
-    config: { maxTerm: 2, maxLogLen: 2, values: ["v1"], maxEntriesPerMessage: 1 },
+    maxInFlight: 2,
+    maxCopiesPerMessage: 2,
+    config: { maxTerm: 2, maxLogLen: 1, values: ["v1"], maxEntriesPerMessage: 1 },
   },
   elect: {
-    description: "3 servers, elections only (no client values), terms ≤ 2, no faults",
+    description: "3 servers, elections only (no client values), terms ≤ 2, ≤ 3 messages in flight, no faults",
+    mustReach: ["leadersInTwoTerms"],
     servers: 3,
     network: "bag",
     faults: noFaults,
+    maxInFlight: 3,
     maxCopiesPerMessage: 1,
     config: { maxTerm: 2, maxLogLen: 0, values: [], maxEntriesPerMessage: 1 },
   },
   small: {
-    description: "3 servers, terms ≤ 2, one entry of one value, no faults",
+    description: "3 servers, terms ≤ 2, one entry of one value, ≤ 3 messages in flight, no faults",
+    mustReach: ["leadersInTwoTerms", "leaderAppendedEntry", "twoLogsShareAnEntry", "entryCommitted", "laterLeaderAfterCommit"],
     servers: 3,
     network: "bag",
     faults: noFaults,
+    maxInFlight: 3,
     maxCopiesPerMessage: 1,
     config: { maxTerm: 2, maxLogLen: 1, values: ["v1"], maxEntriesPerMessage: 1 },
   },
   figure8: {
-    description: "3 servers, terms ≤ 4, logs ≤ 2: enough for an old-term entry to be committed, then overwritten",
+    description: "3 servers, terms ≤ 4, one entry, ≤ 3 messages in flight: room for Figure 8's old-term commit",
+    mustReach: ["leadersInTwoTerms", "entryCommitted", "laterLeaderAfterCommit"],
     servers: 3,
     network: "bag",
     faults: noFaults,
+    maxInFlight: 3,
     maxCopiesPerMessage: 1,
-    config: { maxTerm: 4, maxLogLen: 2, values: ["v1"], maxEntriesPerMessage: 1 },
+    config: { maxTerm: 4, maxLogLen: 1, values: ["v1"], maxEntriesPerMessage: 1 },
   },
   restart: {
-    description: "3 servers, terms ≤ 2, elections only, two crashes: enough for a restarted server to vote twice",
+    description: "3 servers, elections only, terms ≤ 2, ≤ 3 messages in flight, two crashes",
+    mustReach: ["leadersInTwoTerms", "leaderElectedAfterCrash"],
     servers: 3,
     network: "bag",
     faults: { crashes: 2, partitions: 0, losses: 0, duplications: 0 },
+    maxInFlight: 3,
     maxCopiesPerMessage: 1,
     config: { maxTerm: 2, maxLogLen: 0, values: [], maxEntriesPerMessage: 1 },
   },
@@ -74,7 +89,7 @@ const variants: Record<string, VariantInfo<RaftFlags>> = {
   "commit-previous-term": {
     description: "a leader commits an entry of an earlier term once a majority stores it (the trap of Figure 8)",
     flags: { ...faithful, commitPreviousTerm: true },
-    breaks: { property: "stateMachineSafety", model: "figure8" },
+    breaks: { property: "leaderCompleteness", model: "figure8" },
   },
   "vote-without-log-check": {
     description: "servers grant votes without checking that the candidate's log is at least as up to date",
