@@ -65,6 +65,7 @@ export class Instance {
   private readonly index = new Map<string, number>()
   private readonly timerBit = new Map<string, number>()
   private readonly ghostFp = new WeakMap<object, Fingerprint>()
+  private readonly diskEnc = new WeakMap<object, string>()
   private readonly combiner = new FingerprintCombiner()
   private readonly scratch: Fingerprint = { hi: 0, lo: 0 }
 
@@ -118,7 +119,18 @@ export class Instance {
 
   /** Canonical text of one node slot. */
   encodeSlot(slot: NodeSlot): string {
-    return slot.up ? `U${slot.timers}${canonical(slot.state)}|${canonical(slot.disk)}` : `D${canonical(slot.disk)}`
+    return slot.up ? `U${slot.timers}${canonical(slot.state)}|${this.encodeDisk(slot.disk)}` : `D${this.encodeDisk(slot.disk)}`
+  }
+
+  /** A disk value is shared by every successor until the node persists again, so its text is worth caching. */
+  private encodeDisk(disk: unknown): string {
+    if (typeof disk !== "object" || disk === null) return canonical(disk)
+    let text = this.diskEnc.get(disk)
+    if (text === undefined) {
+      text = canonical(disk)
+      this.diskEnc.set(disk, text)
+    }
+    return text
   }
 
   /** Canonical text of a whole world (for tests and digests; fingerprints are built from cached parts). */
