@@ -1,0 +1,149 @@
+/**
+ * The `quorum` command line. effect/cli parses the arguments and prints help; the commands themselves are
+ * plain async functions returning an exit code (see exit-codes.ts), and anything they throw is mapped to one
+ * here: UsageError → 2, an abandoned run → 130, anything else → 4 with its stack.
+ */
+import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { Argument, CliConfig, CliError, CliOutput, Command, Flag, GlobalFlag } from "effect/cli"
+import { checkCommand } from "./check-command.ts"
+import { nodeCliEnvironment } from "./environment.ts"
+import { ExitCode } from "./exit-codes.ts"
+import { listCommand } from "./list-command.ts"
+import { canColor, colorsFor } from "./render.ts"
+import { UsageError } from "./resolve.ts"
+import { RunAbandoned } from "./run-check.ts"
+import { toolInfo } from "./tool-info.ts"
+
+/** Runs a command body and records its exit code; the process then ends on its own once output is flushed. */
+const exitWith = (body: () => Promise<number> | number) =>
+  Effect.tryPromise({ try: async () => body(), catch: (error) => error }).pipe(
+    Effect.map((code) => {
+      process.exitCode = code
+    }),
+  )
+
+const optional = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)
+
+const positiveInteger = (name: string) =>
+  Flag.Int(name).pipe(
+    Flag.filter(
+      (n) => n >= 1,
+      () => "a whole number ≥ 1",
+    ),
+  )
+
+const json = Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON object on stdout and nothing else"), Flag.withDefault(false))
+
+const check = Command.make(
+  "check",
+  {
+    protocol: Argument.String("protocol").pipe(Argument.withDescription("The protocol to check (see `quorum list`)")),
+    model: Flag.String("model").pipe(
+      Flag.withDescription("Bounded model to explore (default: the variant's own model, else the protocol's default)"),
+      Flag.optional,
+    ),
+    variant: Flag.String("variant").pipe(Flag.withDescription("Variant of the protocol (default: the faithful one)"), Flag.optional),
+    json,
+    out: Flag.String("out").pipe(Flag.withDescription("Directory for counterexample traces (default: out/)"), Flag.optional),
+    maxSeconds: Flag.Finite("max-seconds").pipe(
+      Flag.filter(
+        (s) => s > 0,
+        () => "a number of seconds > 0",
+      ),
+      Flag.withDescription("Stop after this many seconds (exit 3)"),
+      Flag.optional,
+    ),
+    maxStates: positiveInteger("max-states").pipe(Flag.withDescription("Stop after this many distinct states (exit 3)"), Flag.optional),
+    maxDepth: Flag.Int("max-depth").pipe(
+      Flag.filter(
+        (n) => n >= 0,
+        () => "a whole number ≥ 0",
+      ),
+      Flag.withDescription("Explore no deeper than this many steps (exit 3 if states remain beyond)"),
+      Flag.optional,
+    ),
+  },
+  (input) =>
+    exitWith(() => {
+      const maxSeconds = optional(input.maxSeconds)
+      const maxStates = optional(input.maxStates)
+      const maxDepth = optional(input.maxDepth)
+      return checkCommand({
+        protocol: input.protocol,
+        model: optional(input.model),
+        variant: optional(input.variant),
+        json: input.json,
+        out: optional(input.out),
+        limits: {
+          ...(maxSeconds === undefined ? {} : { maxSeconds }),
+          ...(maxStates === undefined ? {} : { maxStates }),
+          ...(maxDepth === undefined ? {} : { maxDepth }),
+        },
+      })
+    }),
+).pipe(
+  Command.withDescription("Explore every reachable state of a bounded model and check the protocol's properties"),
+  Command.withExamples([
+    { command: "quorum check raft --model small", description: "Check faithful Raft on the small model" },
+    { command: "quorum check raft --variant vote-without-log-check", description: "Find the counterexample of a flawed variant" },
+    { command: "quorum check raft --max-seconds 60 --json", description: "Bounded run with machine-readable output" },
+  ]),
+)
+
+const list = Command.make("list", { json }, (input) => exitWith(() => listCommand(input.json))).pipe(
+  Command.withDescription("List the protocols with their models, variants, properties and witnesses"),
+)
+
+const quorum = Command.make("quorum").pipe(
+  Command.withDescription("Quorum Workbench: model-check consensus protocols and explain their counterexamples"),
+  Command.withSubcommands([check, list]),
+)
+
+/** Writes to a stream, colouring help and errors only where that stream is a colour terminal. */
+const writeFormatted = (stream: NodeJS.WriteStream, render: (formatter: CliOutput.Formatter) => string) =>
+  Effect.sync(() => void stream.write(render(CliOutput.defaultFormatter({ colors: canColor(stream) })) + "\n"))
+
+/**
+ * Help asked for goes to stdout; help shown because the invocation was wrong goes to stderr with the errors,
+ * so `--json` consumers never read usage text as output.
+ */
+const presenter: CliOutput.Presenter = {
+  present: (event) => {
+    switch (event._tag) {
+      case "Help":
+        return writeFormatted(event.reason === "Requested" ? process.stdout : process.stderr, (f) => f.formatHelpDoc(event.helpDoc))
+      case "InvalidInvocation":
+        return writeFormatted(process.stderr, (f) => `${f.formatHelpDoc(event.helpDoc)}\n${f.formatErrors(event.errors)}`)
+      case "Version":
+        return writeFormatted(process.stdout, (f) => f.formatVersion(event.name, event.version))
+    }
+  },
+}
+
+const cliLayer = Layer.mergeAll(
+  nodeCliEnvironment,
+  // The wizard prompts on a terminal quorum does not drive, and log levels mean nothing here.
+  CliConfig.layer({ builtIns: [GlobalFlag.Help, GlobalFlag.Version, GlobalFlag.Completions] }),
+  CliOutput.layerPresenter(presenter),
+)
+
+const reportFailure = (error: unknown): number => {
+  const red = colorsFor(process.stderr).red
+  if (CliError.isCliError(error)) return ExitCode.usage // effect/cli has already shown help and the errors
+  if (error instanceof UsageError) {
+    process.stderr.write(`${red("error:")} ${error.message}\n`)
+    return ExitCode.usage
+  }
+  if (error instanceof RunAbandoned) {
+    process.stderr.write(`${error.message}\n`)
+    return ExitCode.abandoned
+  }
+  process.stderr.write(`${red("internal error:")} ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+  return ExitCode.internal
+}
+
+const program = Command.runWith(quorum, { version: toolInfo().version })(process.argv.slice(2)).pipe(Effect.provide(cliLayer))
+const exit = await Effect.runPromiseExit(program)
+if (Exit.isFailure(exit)) {
+  process.exitCode = Cause.hasInterruptsOnly(exit.cause) ? ExitCode.abandoned : reportFailure(Cause.squash(exit.cause))
+}
