@@ -80,6 +80,16 @@ const models: Record<string, ModelConfig<RaftConfig>> = {
     maxCopiesPerMessage: 1,
     config: { maxTerm: 2, maxLogLen: 0, values: [], maxEntriesPerMessage: 1 },
   },
+  "five-servers": {
+    description: "5 servers, terms ≤ 5, logs ≤ 3 of two values, ≤ 10 messages in flight, faults 2–3 each: for simulation",
+    mustReach: "all",
+    servers: 5,
+    network: "bag",
+    faults: { crashes: 2, partitions: 2, losses: 3, duplications: 3 },
+    maxInFlight: 10,
+    maxCopiesPerMessage: 2,
+    config: { maxTerm: 5, maxLogLen: 3, values: ["v1", "v2"], maxEntriesPerMessage: 2 },
+  },
 }
 
 const faithful: RaftFlags = { commitPreviousTerm: false, voteWithoutLogCheck: false, volatileVotedFor: false }

@@ -70,12 +70,16 @@ const stopReason = (report: CheckReport): string => {
 const traceFileName = (selection: Selection, property: string): string =>
   `${selection.protocol.name}-${selection.modelName}-${selection.variantName}-${property}.itf.json`.replace(/[^A-Za-z0-9._-]/g, "_")
 
-/** Writes the violation's trace as ITF into `outDir` (created if needed) and returns the file's path. */
-const writeTraceFile = (
+/**
+ * Writes the violation's trace as ITF into `outDir` (created if needed) and returns the file's path.
+ * `seed` is the simulation seed that found it (null for exhaustive search).
+ */
+export const writeTraceFile = (
   selection: Selection,
   violation: NonNullable<CheckReport["violation"]>,
   states: ReadonlyArray<TraceState>,
   outDir: string,
+  seed: number | null = null,
 ): string => {
   const tool = toolInfo()
   const document = itfDocument(states, {
@@ -90,7 +94,7 @@ const writeTraceFile = (
     tool: tool.name,
     toolVersion: tool.version,
     gitCommit: gitCommit(),
-    seed: null,
+    seed,
   })
   fs.mkdirSync(outDir, { recursive: true })
   const file = path.join(outDir, traceFileName(selection, violation.property))

@@ -6,6 +6,7 @@
 import { Cause, Effect, Exit, Layer, Option } from "effect"
 import { Argument, CliConfig, CliError, CliOutput, Command, Flag, GlobalFlag } from "effect/cli"
 import { checkCommand } from "./check-command.ts"
+import { simulateCommand } from "./simulate-command.ts"
 import { nodeCliEnvironment } from "./environment.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { listCommand } from "./list-command.ts"
@@ -90,13 +91,58 @@ const check = Command.make(
   ]),
 )
 
+const simulate = Command.make(
+  "simulate",
+  {
+    protocol: Argument.String("protocol").pipe(Argument.withDescription("The protocol to simulate (see `quorum list`)")),
+    model: Flag.String("model").pipe(
+      Flag.withDescription("Model to walk (default: the variant's own model, else the protocol's default)"),
+      Flag.optional,
+    ),
+    variant: Flag.String("variant").pipe(Flag.withDescription("Variant of the protocol (default: the faithful one)"), Flag.optional),
+    seed: Flag.Int("seed").pipe(Flag.withDescription("Seed of the random walks (default: fresh, and printed)"), Flag.optional),
+    depth: positiveInteger("depth").pipe(Flag.withDescription("Steps per walk"), Flag.withDefault(100)),
+    runs: positiveInteger("runs").pipe(Flag.withDescription("Number of walks"), Flag.optional),
+    seconds: Flag.Finite("seconds").pipe(
+      Flag.filter(
+        (s) => s > 0,
+        () => "a number of seconds > 0",
+      ),
+      Flag.withDescription("Walk for this long (default 30 s when --runs is not given)"),
+      Flag.optional,
+    ),
+    json,
+    out: Flag.String("out").pipe(Flag.withDescription("Directory for counterexample traces (default: out/)"), Flag.optional),
+  },
+  (input) =>
+    exitWith(() =>
+      simulateCommand({
+        protocol: input.protocol,
+        model: optional(input.model),
+        variant: optional(input.variant),
+        seed: optional(input.seed),
+        depth: input.depth,
+        runs: optional(input.runs),
+        seconds: optional(input.seconds),
+        json: input.json,
+        out: optional(input.out),
+      }),
+    ),
+).pipe(
+  Command.withDescription("Random walks for models too big to explore; a violation is shrunk, validated and saved"),
+  Command.withExamples([
+    { command: "quorum simulate raft --variant commit-previous-term --seconds 60", description: "Find and shrink Figure 8" },
+    { command: "quorum simulate raft --model five-servers --seed 7 --runs 200", description: "A repeatable run on 5 servers" },
+  ]),
+)
+
 const list = Command.make("list", { json }, (input) => exitWith(() => listCommand(input.json))).pipe(
   Command.withDescription("List the protocols with their models, variants, properties and witnesses"),
 )
 
 const quorum = Command.make("quorum").pipe(
   Command.withDescription("Quorum Workbench: model-check consensus protocols and explain their counterexamples"),
-  Command.withSubcommands([check, list]),
+  Command.withSubcommands([check, simulate, list]),
 )
 
 /** Writes to a stream, colouring help and errors only where that stream is a colour terminal. */
