@@ -4,6 +4,7 @@
  * levels of worlds are held in memory; the rest of the graph is a fingerprint table plus, per state, its
  * parent and the ordinal of the successor that produced it, from which the trace is rebuilt at the end.
  */
+import { getHeapStatistics } from "node:v8"
 import type { Action } from "../spec/kernel/protocol.ts"
 import type { Fingerprint } from "./canonical.ts"
 import { FingerprintSet, IntColumn } from "./fingerprint-set.ts"
@@ -13,6 +14,8 @@ export interface Limits {
   readonly maxStates?: number
   readonly maxSeconds?: number
   readonly maxDepth?: number
+  /** Heap plus typed arrays; reaching it ends the run as incomplete rather than in an out-of-memory crash. */
+  readonly maxMemoryBytes?: number
 }
 
 export interface Progress {
@@ -37,7 +40,7 @@ export interface TraceStep {
   readonly world: World
 }
 
-export type StopReason = "max-states" | "max-seconds" | "max-depth" | "interrupted"
+export type StopReason = "max-states" | "max-seconds" | "max-depth" | "memory" | "interrupted"
 
 export interface Violation {
   readonly property: string
@@ -128,6 +131,13 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
   const maxStates = options.maxStates ?? Infinity
   const maxSeconds = options.maxSeconds ?? Infinity
   const maxDepth = options.maxDepth ?? Infinity
+  // Whatever the budget, stay clear of this isolate's own heap limit: V8 aborts the process when it is hit.
+  const heapCeiling = getHeapStatistics().heap_size_limit * 0.85
+  const memoryBudget = options.maxMemoryBytes ?? Infinity
+  const outOfMemory = (): boolean => {
+    const m = process.memoryUsage()
+    return m.heapUsed >= heapCeiling || m.heapUsed + m.arrayBuffers >= memoryBudget
+  }
   const interval = options.progressIntervalMs ?? 250
   let lastProgress = started
 
@@ -226,6 +236,7 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
         const now = performance.now()
         if (parents.size >= maxStates) stoppedBy = "max-states"
         else if ((now - started) / 1000 >= maxSeconds) stoppedBy = "max-seconds"
+        else if ((s & 4095) === 0 && outOfMemory()) stoppedBy = "memory"
         else if (options.shouldStop?.() === true) stoppedBy = "interrupted"
         if (stoppedBy !== undefined) break search
         if (options.onProgress !== undefined && now - lastProgress >= interval) {

@@ -33,6 +33,22 @@ const positiveInteger = (name: string) =>
     ),
   )
 
+/** "256m", "8g", "512k" or a number of bytes. */
+const byteSize = (name: string) =>
+  Flag.String(name).pipe(
+    Flag.mapTryCatch(
+      (text) => {
+        const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim())
+        if (m === null) throw new Error(`expected a size such as 256m or 8g, got "${text}"`)
+        const scale = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"]
+        const bytes = Math.floor(Number(m[1]) * scale)
+        if (bytes < 2 ** 20) throw new Error(`a memory budget below 1m cannot hold a model, got "${text}"`)
+        return bytes
+      },
+      (error) => (error instanceof Error ? error.message : String(error)),
+    ),
+  )
+
 const json = Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON object on stdout and nothing else"), Flag.withDefault(false))
 
 const check = Command.make(
@@ -55,6 +71,10 @@ const check = Command.make(
       Flag.optional,
     ),
     maxStates: positiveInteger("max-states").pipe(Flag.withDescription("Stop after this many distinct states (exit 3)"), Flag.optional),
+    memory: byteSize("memory").pipe(
+      Flag.withDescription("Memory budget such as 256m or 8g; reaching it stops the run as incomplete (exit 3)"),
+      Flag.optional,
+    ),
     maxDepth: Flag.Int("max-depth").pipe(
       Flag.filter(
         (n) => n >= 0,
@@ -69,6 +89,7 @@ const check = Command.make(
       const maxSeconds = optional(input.maxSeconds)
       const maxStates = optional(input.maxStates)
       const maxDepth = optional(input.maxDepth)
+      const maxMemoryBytes = optional(input.memory)
       return checkCommand({
         protocol: input.protocol,
         model: optional(input.model),
@@ -79,6 +100,7 @@ const check = Command.make(
           ...(maxSeconds === undefined ? {} : { maxSeconds }),
           ...(maxStates === undefined ? {} : { maxStates }),
           ...(maxDepth === undefined ? {} : { maxDepth }),
+          ...(maxMemoryBytes === undefined ? {} : { maxMemoryBytes }),
         },
       })
     }),

@@ -36,7 +36,11 @@ export const runCheck = (selection: Selection, limits: Limits, hooks: RunHooks =
       reportProgress: hooks.onProgress !== undefined,
       progressIntervalMs: hooks.progressIntervalMs ?? 250,
     }
-    const worker = new Worker(workerEntry, { workerData: job })
+    // The checker's heap is sized to the memory budget, so a large budget is usable and a small one binds;
+    // the checker itself stops at the budget before V8 would abort.
+    const resourceLimits =
+      limits.maxMemoryBytes === undefined ? undefined : { maxOldGenerationSizeMb: Math.max(64, Math.ceil(limits.maxMemoryBytes / 2 ** 20)) }
+    const worker = new Worker(workerEntry, { workerData: job, ...(resourceLimits === undefined ? {} : { resourceLimits }) })
     let settled = false
     let interrupts = 0
 
