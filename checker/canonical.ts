@@ -33,7 +33,36 @@ const sortedKeys = (obj: object): ReadonlyArray<string> => {
   return keys
 }
 
-export const canonical = (value: unknown, path = "$"): string => {
+/**
+ * The canonical text of plain data. The fast path does not track where it is; when it meets something that
+ * is not plain data, a second, path-tracking walk finds the offending location for the error.
+ */
+export const canonical = (value: unknown): string => {
+  try {
+    return canonicalText(value)
+  } catch (error) {
+    if (error instanceof NotPlainDataError) locateNotPlain(value, "$")
+    throw error
+  }
+}
+
+/** Throws a NotPlainDataError naming the path of the first value that is not plain data. */
+const locateNotPlain = (value: unknown, path: string): void => {
+  if (typeof value === "object" && value !== null) {
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => locateNotPlain(item, `${path}[${i}]`))
+      return
+    }
+    const proto = Object.getPrototypeOf(value)
+    if (proto === Object.prototype || proto === null) {
+      for (const key of Object.keys(value)) locateNotPlain((value as Record<string, unknown>)[key], `${path}.${key}`)
+      return
+    }
+  }
+  canonicalText(value, path)
+}
+
+const canonicalText = (value: unknown, path = "$"): string => {
   switch (typeof value) {
     case "string":
       return JSON.stringify(value)
@@ -50,7 +79,7 @@ export const canonical = (value: unknown, path = "$"): string => {
         let out = "["
         for (let i = 0; i < value.length; i++) {
           if (i > 0) out += ","
-          out += canonical(value[i], path)
+          out += canonicalText(value[i], path)
         }
         return out + "]"
       }
@@ -67,7 +96,7 @@ export const canonical = (value: unknown, path = "$"): string => {
         if (member === undefined) continue
         if (!first) out += ","
         first = false
-        out += quoteKey(key) + canonical(member, path)
+        out += quoteKey(key) + canonicalText(member, path)
       }
       return out + "}"
     }

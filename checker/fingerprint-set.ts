@@ -26,15 +26,17 @@ export class FingerprintSet {
 
   /** Adds the fingerprint; true when it was not present before. */
   add(hi: number, lo: number): boolean {
+    hi >>>= 0
+    lo >>>= 0
     if (hi === 0 && lo === 0) lo = 1
     if ((this.count + 1) * 2 > this.mask + 1) this.grow()
-    return this.insert(this.slots, this.mask, hi >>> 0, lo >>> 0)
+    return this.insert(this.slots, this.mask, hi, lo)
   }
 
   has(hi: number, lo: number): boolean {
-    if (hi === 0 && lo === 0) lo = 1
     hi >>>= 0
     lo >>>= 0
+    if (hi === 0 && lo === 0) lo = 1
     const slots = this.slots
     let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask
     for (;;) {
@@ -93,7 +95,7 @@ export class IntColumn {
   }
 
   get(index: number): number {
-    if (index < 0 || index >= this.length) throw new RangeError(`IntColumn index ${index} out of 0..${this.length - 1}`)
+    if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new RangeError(`IntColumn index ${index} out of 0..${this.length - 1}`)
     return this.data[index]!
   }
 
