@@ -51,17 +51,22 @@ const byteSize = (name: string) =>
 
 const json = Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON object on stdout and nothing else"), Flag.withDefault(false))
 
+/** Flags shared by every command that runs a protocol's model. */
+const selectionFlags = {
+  model: Flag.String("model").pipe(
+    Flag.withDescription("Bounded model (default: the variant's own model, else the protocol's default)"),
+    Flag.optional,
+  ),
+  variant: Flag.String("variant").pipe(Flag.withDescription("Variant of the protocol (default: the faithful one)"), Flag.optional),
+  json,
+  out: Flag.String("out").pipe(Flag.withDescription("Directory for counterexample traces (default: out/)"), Flag.optional),
+}
+
 const check = Command.make(
   "check",
   {
     protocol: Argument.String("protocol").pipe(Argument.withDescription("The protocol to check (see `quorum list`)")),
-    model: Flag.String("model").pipe(
-      Flag.withDescription("Bounded model to explore (default: the variant's own model, else the protocol's default)"),
-      Flag.optional,
-    ),
-    variant: Flag.String("variant").pipe(Flag.withDescription("Variant of the protocol (default: the faithful one)"), Flag.optional),
-    json,
-    out: Flag.String("out").pipe(Flag.withDescription("Directory for counterexample traces (default: out/)"), Flag.optional),
+    ...selectionFlags,
     maxSeconds: Flag.Finite("max-seconds").pipe(
       Flag.filter(
         (s) => s > 0,
@@ -117,11 +122,7 @@ const simulate = Command.make(
   "simulate",
   {
     protocol: Argument.String("protocol").pipe(Argument.withDescription("The protocol to simulate (see `quorum list`)")),
-    model: Flag.String("model").pipe(
-      Flag.withDescription("Model to walk (default: the variant's own model, else the protocol's default)"),
-      Flag.optional,
-    ),
-    variant: Flag.String("variant").pipe(Flag.withDescription("Variant of the protocol (default: the faithful one)"), Flag.optional),
+    ...selectionFlags,
     seed: Flag.Int("seed").pipe(Flag.withDescription("Seed of the random walks (default: fresh, and printed)"), Flag.optional),
     depth: positiveInteger("depth").pipe(Flag.withDescription("Steps per walk"), Flag.withDefault(100)),
     runs: positiveInteger("runs").pipe(Flag.withDescription("Number of walks"), Flag.optional),
@@ -133,8 +134,6 @@ const simulate = Command.make(
       Flag.withDescription("Walk for this long (default 30 s when --runs is not given)"),
       Flag.optional,
     ),
-    json,
-    out: Flag.String("out").pipe(Flag.withDescription("Directory for counterexample traces (default: out/)"), Flag.optional),
   },
   (input) =>
     exitWith(() =>
