@@ -1,6 +1,7 @@
 /**
  * What `quorum check` shows on a terminal: the live progress line and the summary of a finished run.
  */
+import { createLogUpdate } from "log-update"
 import type { Progress } from "../../checker/search.ts"
 import { plainStyle, type TraceStyle } from "../../traces/pretty.ts"
 
@@ -53,18 +54,22 @@ export const duration = (seconds: number): string => {
 const megabytes = (bytes: number): string => `${Math.round(bytes / (1024 * 1024)).toLocaleString("en-US")} MB`
 
 /**
- * The progress line on stderr, redrawn in place. States per second are measured over the last interval, so
- * the number shows the current speed rather than an average that hides a slowdown.
+ * The progress line on stderr, redrawn in place by log-update (which handles wrapping and the cursor).
+ * States per second are measured over the last interval, so the number shows the current speed rather than
+ * an average that hides a slowdown.
  */
 export class ProgressLine {
   private previous: Progress | undefined
   private lastDrawn = 0
   private drawn = false
+  private readonly log: ReturnType<typeof createLogUpdate>
 
   constructor(
-    private readonly stream: NodeJS.WriteStream,
+    stream: NodeJS.WriteStream,
     private readonly minIntervalMs = 250,
-  ) {}
+  ) {
+    this.log = createLogUpdate(stream)
+  }
 
   update(p: Progress): void {
     const now = performance.now()
@@ -76,17 +81,15 @@ export class ProgressLine {
         : p.distinctStates / Math.max(p.seconds, 1e-3)
     this.previous = p
     this.lastDrawn = now
-    const line =
-      `${count(p.distinctStates)} distinct · ${count(rate)} states/s · depth ${p.depth} · ` +
-      `queue ${count(p.queue)} · ${duration(p.seconds)} · heap ${megabytes(p.heapBytes)}`
-    // A line longer than the terminal wraps, and \r would then redraw only its last row.
-    const width = Math.max((this.stream.columns || 80) - 1, 20)
-    this.stream.write(`\r\x1b[2K${line.length > width ? line.slice(0, width - 1) + "…" : line}`)
+    this.log(
+      `${count(p.distinctStates)} distinct · ${count(p.statesGenerated)} generated · ${count(rate)} states/s · ` +
+        `depth ${p.depth} · queue ${count(p.queue)} · ${duration(p.seconds)} · heap ${megabytes(p.heapBytes)}`,
+    )
     this.drawn = true
   }
 
   clear(): void {
-    if (this.drawn) this.stream.write("\r\x1b[2K")
+    if (this.drawn) this.log.clear()
     this.drawn = false
   }
 }
