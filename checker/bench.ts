@@ -1,36 +1,42 @@
 /**
- * `npm run bench`: throughput of the checker on fixed Raft models. Prints one row per model; the figures
- * are what to compare before and after a change to the checker or the spec.
- *   npm run bench                 all models below
- *   npm run bench -- small        only the named ones
+ * `npm run bench`: throughput and memory of the checker on fixed Raft models, printed as a table and written
+ * to out/bench-results.json so runs can be compared.
+ *   npm run bench                 every row below
+ *   npm run bench -- small        only the rows of the named models
  */
+import * as fs from "node:fs"
 import { raft } from "../spec/raft/index.ts"
 import { check } from "./search.ts"
 import { Instance } from "./world.ts"
 
-const runs: ReadonlyArray<{ model: string; variant: string }> = [
+const runs: ReadonlyArray<{ model: string; variant: string; symmetry?: boolean }> = [
   { model: "elect", variant: "faithful" },
   { model: "small", variant: "faithful" },
+  { model: "small", variant: "faithful", symmetry: true },
   { model: "figure8", variant: "commit-previous-term" },
   { model: "default", variant: "faithful" },
 ]
 
 const wanted = process.argv.slice(2)
 const rows = []
-for (const { model, variant } of runs) {
+for (const { model, variant, symmetry } of runs) {
   if (wanted.length > 0 && !wanted.includes(model)) continue
-  const r = check(new Instance(raft, model, raft.models[model]!, variant))
+  const config = symmetry === true ? { ...raft.models[model]!, symmetry } : raft.models[model]!
+  const r = check(new Instance(raft, model, config, variant))
   rows.push({
-    model,
+    model: symmetry === true ? `${model} (symmetry)` : model,
     variant,
     result: r.result,
     distinct: r.distinctStates,
     generated: r.statesGenerated,
-    depth: r.depth,
     seconds: Number(r.seconds.toFixed(2)),
-    "distinct/s": Math.round(r.distinctStates / r.seconds),
     "generated/s": Math.round(r.statesGenerated / r.seconds),
-    "heap MB": Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+    "distinct/s": Math.round(r.distinctStates / r.seconds),
+    "index B/state": Number((r.indexBytes / r.distinctStates).toFixed(1)),
+    "peak RSS MB": Math.round(process.resourceUsage().maxRSS / 1024),
   })
 }
 console.table(rows)
+fs.mkdirSync("out", { recursive: true })
+fs.writeFileSync("out/bench-results.json", JSON.stringify({ date: new Date().toISOString(), node: process.version, rows }, null, 2) + "\n")
+console.log("written to out/bench-results.json")

@@ -63,6 +63,8 @@ export interface CheckReport {
   readonly coverage: Readonly<Record<string, number>>
   readonly neverFired: ReadonlyArray<string>
   readonly witnesses: Readonly<Record<string, boolean>>
+  /** Bytes held by the seen-set and the parent links (the frontier excluded). */
+  readonly indexBytes: number
   /** Witnesses the model must reach that no explored world reached, on a complete run: a vacuous run. */
   readonly unreachedWitnesses: ReadonlyArray<string>
 }
@@ -274,6 +276,7 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
     coverage,
     neverFired,
     witnesses,
+    indexBytes: seen.bytes + parents.bytes + ordinals.bytes,
     unreachedWitnesses: complete ? unreached.map((w) => w.name).filter((name) => mustReach === "all" || mustReach.includes(name)) : [],
   }
   if (violation !== undefined) return { result: "violation", violation, ...base }

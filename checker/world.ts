@@ -20,7 +20,9 @@ import {
   type Step,
   type WorldView,
 } from "../spec/kernel/protocol.ts"
+import type { TraceState } from "../traces/trace.ts"
 import { canonical, fingerprintInto, FingerprintCombiner, type Fingerprint } from "./canonical.ts"
+import { Symmetry } from "./symmetry.ts"
 
 export interface NodeSlot extends NodeView<unknown, unknown> {
   /** Armed timers, one bit per timer in the protocol's declaration order. */
@@ -66,6 +68,8 @@ export class Instance {
   private readonly timerBit = new Map<string, number>()
   private readonly ghostFp = new WeakMap<object, Fingerprint>()
   private readonly diskEnc = new WeakMap<object, string>()
+  /** Present when the model asks for symmetry reduction. */
+  private readonly symmetry: Symmetry | undefined
   private readonly combiner = new FingerprintCombiner()
   private readonly scratch: Fingerprint = { hi: 0, lo: 0 }
 
@@ -81,6 +85,7 @@ export class Instance {
     this.contexts = this.ids.map((id) => makeContext(id, this.ids, model.config, variant.flags))
     this.ids.forEach((id, i) => this.index.set(id, i))
     protocol.timers.forEach((t, i) => this.timerBit.set(t, 1 << i))
+    this.symmetry = model.symmetry === true ? new Symmetry(this) : undefined
   }
 
   nodeIndex(id: NodeId): number {
@@ -147,6 +152,7 @@ export class Instance {
    * fingerprints.
    */
   fingerprint(world: World, out: Fingerprint): void {
+    if (this.symmetry !== undefined) return this.symmetry.fingerprint(world, out)
     const c = this.combiner
     const f = this.scratch
     c.reset()
@@ -186,6 +192,44 @@ export class Instance {
     c.add(world.losses)
     c.add(world.duplications)
     c.finish(out)
+  }
+
+  /** A message in flight as the network holds it: with its canonical sort key and that key's fingerprint. */
+  packet(from: NodeId, to: NodeId, msg: unknown, copies: number): Packet {
+    const key = canonical([from, to, msg])
+    fingerprintInto(key, this.scratch)
+    return { from, to, msg, copies, key, fpHi: this.scratch.hi, fpLo: this.scratch.lo }
+  }
+
+  /**
+   * The world a trace state describes (a decoded trace file): timers by name become the bitmask, messages
+   * become packets (a bag sorted by key with equal messages merged, FIFO queues kept in the order given), and
+   * the partition's side becomes the cut mask. The caller checks that node ids and timers belong to this
+   * instance; an unknown one is a broken assumption here and throws.
+   */
+  worldOf(state: TraceState): World {
+    let network: ReadonlyArray<Packet> = []
+    const fifo = this.model.network === "fifo"
+    for (const m of state.network) {
+      const packet = this.packet(m.from, m.to, m.msg, 1)
+      for (let c = 0; c < m.copies; c++) network = addPacket(network, packet, fifo)
+    }
+    let cut = 0
+    for (const id of state.faults.cut) cut |= 1 << this.nodeIndex(id)
+    return {
+      nodes: state.nodes.map((n) => {
+        let timers = 0
+        for (const t of n.timers) timers |= this.bit(t)
+        return { id: n.id, up: n.up, state: n.state, disk: n.disk, timers }
+      }),
+      network,
+      ghost: state.ghost,
+      cut,
+      crashes: state.faults.crashes,
+      partitions: state.faults.partitions,
+      losses: state.faults.losses,
+      duplications: state.faults.duplications,
+    }
   }
 
   /** Whether a message between two nodes crosses the current partition. */
@@ -316,10 +360,7 @@ export class Instance {
           // Across a partition a bag network holds the message (an unbounded delay, undeliverable until the
           // heal); a FIFO connection is broken, so the message is lost.
           if (fifo && this.severed(world, i, this.nodeIndex(e.to))) break
-          const key = canonical([slot.id, e.to, e.msg])
-          fingerprintInto(key, this.scratch)
-          const packet: Packet = { from: slot.id, to: e.to, msg: e.msg, copies: 1, key, fpHi: this.scratch.hi, fpLo: this.scratch.lo }
-          network = addPacket(network, packet, fifo)
+          network = addPacket(network, this.packet(slot.id, e.to, e.msg, 1), fifo)
           break
         }
         case "SetTimer":

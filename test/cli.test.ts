@@ -207,6 +207,7 @@ describe("the verdict of a run", () => {
     coverage: {},
     neverFired: [],
     witnesses: { leadersInTwoTerms: false },
+    indexBytes: 0,
     unreachedWitnesses: [],
   }
 

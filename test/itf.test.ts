@@ -1,9 +1,11 @@
 import fc from "fast-check"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { check } from "../checker/search.ts"
 import { describeAction, Instance } from "../checker/world.ts"
 import { protocols } from "../spec/registry.ts"
-import { fromItf, itfDocument, readItf, toItf, TRACE_VARS, type ItfValue, type TraceMeta } from "../traces/itf.ts"
+import { fromItf, itfDocument, jsonPathAt, readItf, toItf, TRACE_VARS, type ItfValue, type TraceMeta } from "../traces/itf.ts"
 import { traceStates } from "../traces/trace.ts"
 
 const meta: TraceMeta = {
@@ -119,9 +121,27 @@ describe("readItf", () => {
     expect(readItf(text).states).toHaveLength(1)
   })
 
-  it("rejects truncated JSON", () => {
-    const text = doc([{ x: 1 }])
-    expect(rejection(text.slice(0, text.length - 5))).toMatch(/^\$: not valid JSON/)
+  it("rejects truncated JSON, naming the value the file ends in", () => {
+    const text = doc([{ x: { log: [1, 2] } }])
+    expect(rejection(text.slice(0, text.indexOf("2")))).toMatch(/^\$\.states\[0\]\.x\.log\[1\]: not valid JSON \(.*\); the file ends here: truncated\?$/)
+    expect(rejection(text.slice(0, text.lastIndexOf('"x"') + 2))).toMatch(/^\$\.states\[0\]: not valid JSON/)
+    expect(rejection("")).toMatch(/^\$: not valid JSON/)
+  })
+
+  it("locates a syntax error in the middle of a file by its JSON path", () => {
+    expect(jsonPathAt('{"a": {"b c": [1, {"d": ', 24)).toBe('$.a["b c"][1].d')
+    expect(jsonPathAt('{"a": [1, 2], ', 14)).toBe("$")
+    expect(jsonPathAt('{"s": "x,[{", "t": [', 20)).toBe("$.t[0]")
+    expect(rejection('{"vars": [], "states": [{"x": 1 "y": 2}]}')).toMatch(/^\$\.states\[0\]\.x: not valid JSON/)
+  })
+
+  it("accepts what Quint writes: tuples, sets, variants as {tag, value}, mbt:: variables", () => {
+    const text = fs.readFileSync(path.join(import.meta.dirname, "fixtures", "quint-counter.itf.json"), "utf8")
+    const trace = readItf(text)
+    expect(trace.states).toHaveLength(5)
+    expect(fromItf(trace.states[1]!.last as ItfValue)).toEqual(["alice", 2])
+    expect(fromItf(trace.states[1]!.counts as ItfValue)).toEqual(new Map([["alice", 2], ["bob", 0]]))
+    expect(trace.states[1]!["mbt::nondetPicks"]).toEqual({ amount: { tag: "Some", value: { "#bigint": "2" } }, who: { tag: "Some", value: "alice" } })
   })
 
   it("names the path of a bad shape", () => {

@@ -67,7 +67,8 @@ const isPlainObject = (value: object): boolean => {
 
 /** A JSON path in the style of error messages: `$.states[3].nodes["#map"]`. */
 const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/
-const fieldPath = (path: string, key: string): string => (identifier.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`)
+export const fieldPath = (path: string, key: string): string =>
+  identifier.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
 
 const integerText = (n: number | bigint): string => BigInt(n).toString()
 
@@ -189,12 +190,82 @@ export const itfDocument = (states: ReadonlyArray<TraceState>, meta: TraceMeta):
   })),
 })
 
-
-class ItfReadError extends Error {
-  constructor(path: string, problem: string) {
+/**
+ * A trace file that cannot be used: malformed JSON or ITF, or (see trace.ts) a state that does not decode.
+ * The message starts with the JSON path of the problem; callers report it as bad input.
+ */
+export class ItfReadError extends Error {
+  override readonly name = "ItfReadError"
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
     super(`${path}: ${problem}`)
-    this.name = "ItfReadError"
   }
+}
+
+type JsonFrame = { readonly kind: "object"; key: string | undefined } | { readonly kind: "array"; index: number }
+
+/**
+ * The JSON path of the innermost value of `text` that is open at `position`: where a parse error sits, so a
+ * truncated file is reported as `$.states[6].nodes["#map"][1][1]: …` rather than just `$`.
+ */
+export const jsonPathAt = (text: string, position: number): string => {
+  const stack: JsonFrame[] = []
+  // In an object, whether the next string is a key (after "{" or ",") rather than a value (after ":").
+  let expectingKey = false
+  const end = Math.min(position, text.length)
+  let i = 0
+  while (i < end) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22 /* " */) {
+      let j = i + 1
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1
+      if (j >= end) break // the string is still open at the position
+      const top = stack[stack.length - 1]
+      if (top?.kind === "object" && expectingKey) {
+        try {
+          top.key = JSON.parse(text.slice(i, j + 1)) as string
+        } catch {
+          top.key = text.slice(i + 1, j)
+        }
+        expectingKey = false
+      }
+      i = j + 1
+      continue
+    }
+    const top = stack[stack.length - 1]
+    if (c === 0x7b /* { */) {
+      stack.push({ kind: "object", key: undefined })
+      expectingKey = true
+    } else if (c === 0x5b /* [ */) {
+      stack.push({ kind: "array", index: 0 })
+      expectingKey = false
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop()
+      expectingKey = false
+    } else if (c === 0x2c /* , */ && top !== undefined) {
+      if (top.kind === "array") top.index++
+      else {
+        top.key = undefined
+        expectingKey = true
+      }
+    }
+    i++
+  }
+  let path = "$"
+  for (const frame of stack) {
+    if (frame.kind === "array") path += `[${frame.index}]`
+    else if (frame.key !== undefined) path = fieldPath(path, frame.key)
+    else break // between the members of an object: the object itself is where the problem is
+  }
+  return path
+}
+
+/** Where JSON.parse stopped, from its message ("… at position 42"), or the end of the text. */
+const parseErrorPosition = (text: string, message: string): number => {
+  const at = /position (\d+)/.exec(message)
+  return at === null ? text.length : Number(at[1])
 }
 
 const describeJson = (value: unknown): string =>
@@ -275,7 +346,10 @@ export const readItf = (text: string): ItfDocument => {
   try {
     doc = JSON.parse(text)
   } catch (error) {
-    throw new ItfReadError("$", `not valid JSON (${error instanceof Error ? error.message : String(error)})`)
+    const message = error instanceof Error ? error.message : String(error)
+    const position = parseErrorPosition(text, message)
+    const ending = position >= text.length && text.trim() !== "" ? "; the file ends here: truncated?" : ""
+    throw new ItfReadError(jsonPathAt(text, position), `not valid JSON (${message})${ending}`)
   }
   if (!isObject(doc)) throw new ItfReadError("$", `expected an object, found ${describeJson(doc)}`)
   if ("#meta" in doc && !isObject(doc["#meta"])) throw new ItfReadError(fieldPath("$", "#meta"), `expected an object, found ${describeJson(doc["#meta"])}`)

@@ -161,6 +161,11 @@ export interface ModelConfig<Cfg> {
    * protocol should say "all"; a small model names the few its bounds leave room for.
    */
   readonly mustReach: ReadonlyArray<string> | "all"
+  /**
+   * Symmetry reduction: the servers are interchangeable, so worlds equal up to a renaming of servers are
+   * explored once. Sound only for protocols whose handlers never compare server ids to break ties.
+   */
+  readonly symmetry?: boolean
   /** Report a state with no enabled action as a deadlock. */
   readonly checkDeadlock?: boolean
   /** Protocol-specific bounds and settings, validated by the protocol's config Schema. */
@@ -208,6 +213,15 @@ export interface Protocol<S, M, D, C, R, G, Cfg, V> {
   }
   /** A state constraint with TLC semantics: successors outside it are neither counted nor explored. */
   readonly constraint: (world: WorldView<S, M, D, G>, config: Cfg) => boolean
+
+  /**
+   * For symmetry reduction: after the checker renames servers inside a value, these put back the canonical
+   * order of whatever the protocol keeps sorted by server id (sets of voters, lists of leaders…).
+   */
+  readonly normalizeRenamed?: {
+    readonly state?: (state: S) => S
+    readonly ghost?: (ghost: G) => G
+  }
 
   readonly invariants: ReadonlyArray<Invariant<S, M, D, G>>
   readonly transitionProperties: ReadonlyArray<TransitionProperty<S, M, D, C, G>>

@@ -7,6 +7,7 @@ import {
   invariants,
   logOf,
   transitionProperties,
+  normalizeGhost,
   updateGhost,
   witnesses,
   type RaftGhost,
@@ -129,6 +130,12 @@ export const raft: Protocol<RaftState, Message, Durable, ClientRequest, ClientRe
       ? ctx.config.values.map((value) => ({ _tag: "Put" as const, value }))
       : [],
   ghost: { init: initialGhost, update: updateGhost },
+  // Raft never breaks ties by server id, so its servers are interchangeable; after a renaming, restore the
+  // sorted order of the sets it keeps.
+  normalizeRenamed: {
+    state: (s) => (s.votesGranted.length < 2 ? s : { ...s, votesGranted: [...s.votesGranted].sort() }),
+    ghost: normalizeGhost,
+  },
   constraint: (w, config) =>
     w.nodes.every((n) => {
       const term = n.up ? n.state!.currentTerm : (n.disk?.currentTerm ?? 0)

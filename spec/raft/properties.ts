@@ -45,6 +45,12 @@ const byElection = (a: Election, b: Election) => a.term - b.term || (a.leader < 
 const byEntry = (a: CommittedEntry, b: CommittedEntry) =>
   a.index - b.index || a.term - b.term || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0)
 
+/** The ghost with its lists in their canonical order (needed after servers are renamed). */
+export const normalizeGhost = (ghost: RaftGhost): RaftGhost => ({
+  elections: [...ghost.elections].sort(byElection),
+  committed: ghost.committed,
+})
+
 export const updateGhost = (ghost: RaftGhost, t: RaftTransition): RaftGhost => {
   let elections = ghost.elections
   let committed = ghost.committed

@@ -6,13 +6,14 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { CheckReport, Limits } from "../../checker/search.ts"
 import { describeAction, Instance } from "../../checker/world.ts"
-import { itfDocument } from "../../traces/itf.ts"
+import { itfDocument, type ItfDocument } from "../../traces/itf.ts"
 import { renderTrace } from "../../traces/pretty.ts"
 import { traceStates, type TraceState } from "../../traces/trace.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { colorsFor, count, duration, ProgressLine, table, traceStyle, type Colors } from "./render.ts"
 import { resolveSelection, type Selection } from "./resolve.ts"
 import { runCheck } from "./run-check.ts"
+import { serveViewer } from "./trace-command.ts"
 import { gitCommit, toolInfo } from "./tool-info.ts"
 
 export interface CheckOptions {
@@ -22,6 +23,10 @@ export interface CheckOptions {
   readonly json: boolean
   readonly out: string | undefined
   readonly limits: Limits
+  /** Symmetry reduction over interchangeable servers, whatever the model says. */
+  readonly symmetry?: boolean
+  /** After reporting a violation, serve its trace in the browser viewer until Ctrl-C. */
+  readonly view?: boolean
 }
 
 /** A run's verdict. A complete run that never reached a witness fails: the model is too small to mean anything. */
@@ -81,8 +86,22 @@ export const writeTraceFile = (
   outDir: string,
   seed: number | null = null,
 ): string => {
+  const document = traceDocument(selection, violation, states, seed)
+  fs.mkdirSync(outDir, { recursive: true })
+  const file = path.join(outDir, traceFileName(selection, violation.property))
+  fs.writeFileSync(file, JSON.stringify(document, null, 2) + "\n")
+  return file
+}
+
+/** The ITF document of a violation's trace, with the run's metadata (also used for the corpus, src/corpus.ts). */
+export const traceDocument = (
+  selection: Selection,
+  violation: NonNullable<CheckReport["violation"]>,
+  states: ReadonlyArray<TraceState>,
+  seed: number | null = null,
+): ItfDocument => {
   const tool = toolInfo()
-  const document = itfDocument(states, {
+  return itfDocument(states, {
     source: `${selection.protocol.name}/${selection.modelName}`,
     description: `${violation.property} is violated: ${violation.reason}`,
     timestamp: Date.now(),
@@ -96,10 +115,6 @@ export const writeTraceFile = (
     gitCommit: gitCommit(),
     seed,
   })
-  fs.mkdirSync(outDir, { recursive: true })
-  const file = path.join(outDir, traceFileName(selection, violation.property))
-  fs.writeFileSync(file, JSON.stringify(document, null, 2) + "\n")
-  return file
 }
 
 /** Runs `quorum check` and returns its exit code. Bad names or bounds throw UsageError before anything runs. */
@@ -111,7 +126,9 @@ export const checkCommand = async (options: CheckOptions): Promise<number> => {
     onStart: () => {
       if (options.json) return
       stderr.write(
-        `checking ${selection.protocol.name} · model ${selection.modelName} · variant ${selection.variantName} (Ctrl-C stops and reports)\n`,
+        `checking ${selection.protocol.name} · model ${selection.modelName} · variant ${selection.variantName}${
+          options.symmetry === true ? " · symmetry" : ""
+        } (Ctrl-C stops and reports)\n`,
       )
     },
     ...(progress === undefined ? {} : { onProgress: (p) => progress.update(p) }),
@@ -119,7 +136,7 @@ export const checkCommand = async (options: CheckOptions): Promise<number> => {
       progress?.clear()
       stderr.write("stopping… (Ctrl-C again abandons the run)\n")
     },
-  })
+  }, options.symmetry === true || selection.model.symmetry === true)
   progress?.clear()
 
   const verdict = verdictOf(selection, report)
@@ -138,6 +155,12 @@ export const checkCommand = async (options: CheckOptions): Promise<number> => {
   } else {
     const colors = colorsFor(process.stdout)
     process.stdout.write(textSummary(selection, report, verdict, traceFile, states, colors).join("\n") + "\n")
+  }
+  if (options.view === true) {
+    // With --json, stdout holds exactly the JSON object, so the viewer's URL goes to stderr.
+    const out = options.json ? process.stderr : process.stdout
+    if (traceFile === undefined) out.write("no counterexample trace to view\n")
+    else await serveViewer({ file: traceFile, host: undefined, port: undefined }, out)
   }
   return verdict.exitCode
 }
@@ -221,7 +244,8 @@ const textSummary = (
   }
   if (states !== undefined) {
     lines.push("", c.bold(`trace (${states.length - 1} steps)`))
-    lines.push(...renderTrace(states, traceStyle(c)).map((line) => `  ${line}`))
+    const width = process.stdout.isTTY === true && (process.stdout.columns ?? 0) >= 40 ? process.stdout.columns : 100
+    lines.push(...renderTrace(states, { style: traceStyle(c), width: width - 2 }).map((line) => `  ${line}`))
   }
   if (traceFile !== undefined) lines.push("", `trace written to ${shownPath(traceFile)}`)
   return lines

@@ -6,6 +6,8 @@ export interface CheckJob {
   readonly model: string
   readonly variant: string
   readonly limits: Limits
+  /** Explore with symmetry reduction whatever the model says. */
+  readonly symmetry: boolean
   /** One Int32 the main thread sets to STOP_REQUESTED on Ctrl-C. */
   readonly stop: SharedArrayBuffer
   readonly reportProgress: boolean

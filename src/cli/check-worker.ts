@@ -19,7 +19,8 @@ if (protocol === undefined || model === undefined) throw new Error(`the CLI sent
 const stop = new Int32Array(job.stop)
 const post = (message: WorkerMessage): void => port.postMessage(message)
 
-const report = check(new Instance(protocol, job.model, model, job.variant), {
+const explored = job.symmetry ? { ...model, symmetry: true } : model
+const report = check(new Instance(protocol, job.model, explored, job.variant), {
   ...job.limits,
   progressIntervalMs: job.progressIntervalMs,
   shouldStop: () => Atomics.load(stop, 0) === STOP_REQUESTED,

@@ -13,6 +13,7 @@ import { listCommand } from "./list-command.ts"
 import { canColor, colorsFor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
 import { RunAbandoned } from "./run-check.ts"
+import { traceShowCommand, traceValidateCommand, traceViewCommand } from "./trace-command.ts"
 import { toolInfo } from "./tool-info.ts"
 
 /** Runs a command body and records its exit code; the process then ends on its own once output is flushed. */
@@ -76,6 +77,10 @@ const check = Command.make(
       Flag.optional,
     ),
     maxStates: positiveInteger("max-states").pipe(Flag.withDescription("Stop after this many distinct states (exit 3)"), Flag.optional),
+    symmetry: Flag.Boolean("symmetry").pipe(
+      Flag.withDescription("Symmetry reduction: explore worlds equal up to renaming the servers once"),
+      Flag.withDefault(false),
+    ),
     memory: byteSize("memory").pipe(
       Flag.withDescription("Memory budget such as 256m or 8g; reaching it stops the run as incomplete (exit 3)"),
       Flag.optional,
@@ -87,6 +92,10 @@ const check = Command.make(
       ),
       Flag.withDescription("Explore no deeper than this many steps (exit 3 if states remain beyond)"),
       Flag.optional,
+    ),
+    view: Flag.Boolean("view").pipe(
+      Flag.withDescription("Serve the counterexample in the browser viewer until Ctrl-C (the exit code stays the check's)"),
+      Flag.withDefault(false),
     ),
   },
   (input) =>
@@ -101,6 +110,8 @@ const check = Command.make(
         variant: optional(input.variant),
         json: input.json,
         out: optional(input.out),
+        view: input.view,
+        symmetry: input.symmetry,
         limits: {
           ...(maxSeconds === undefined ? {} : { maxSeconds }),
           ...(maxStates === undefined ? {} : { maxStates }),
@@ -157,13 +168,78 @@ const simulate = Command.make(
   ]),
 )
 
+const traceFile = Argument.String("file").pipe(Argument.withDescription("An ITF trace file (.itf.json)"))
+
+const stepNumber = (name: string) =>
+  Flag.Int(name).pipe(
+    Flag.filter(
+      (n) => n >= 0,
+      () => "a step number ≥ 0",
+    ),
+  )
+
+const traceShow = Command.make(
+  "show",
+  {
+    file: traceFile,
+    node: Flag.String("node").pipe(Flag.withDescription("Only what concerns these nodes (comma-separated: n1,n2)"), Flag.optional),
+    from: stepNumber("from").pipe(Flag.withDescription("First step to show (the state before it is shown in full)"), Flag.optional),
+    to: stepNumber("to").pipe(Flag.withDescription("Last step to show"), Flag.optional),
+    network: Flag.Boolean("network").pipe(Flag.withDescription("List the messages in flight after each step"), Flag.withDefault(false)),
+  },
+  (input) =>
+    exitWith(() =>
+      traceShowCommand({
+        file: input.file,
+        nodes: optional(input.node),
+        from: optional(input.from),
+        to: optional(input.to),
+        network: input.network,
+      }),
+    ),
+).pipe(
+  Command.withDescription("Print a trace step by step: the action, then only what changed (quorum and Quint ITF traces)"),
+  Command.withExamples([
+    { command: "quorum trace show out/raft-small-vote-without-log-check-leaderCompleteness.itf.json", description: "The whole trace" },
+    { command: "quorum trace show FILE --node n2 --from 3 --to 8 --network", description: "Steps 3–8 as n2 sees them" },
+  ]),
+)
+
+const traceValidate = Command.make("validate", { file: traceFile }, (input) => exitWith(() => traceValidateCommand(input.file))).pipe(
+  Command.withDescription(
+    "Replay a trace against its protocol, model and variant: exit 0 if every step is legal and the last breaks the recorded property, 1 naming the first illegal step",
+  ),
+)
+
+const traceView = Command.make(
+  "view",
+  {
+    file: traceFile,
+    host: Flag.String("host").pipe(Flag.withDescription("Address to listen on (default 127.0.0.1)"), Flag.optional),
+    port: Flag.Int("port").pipe(
+      Flag.filter(
+        (n) => n >= 0 && n <= 65535,
+        () => "a port number 0..65535",
+      ),
+      Flag.withDescription("Port to listen on (default: a free one)"),
+      Flag.optional,
+    ),
+  },
+  (input) => exitWith(() => traceViewCommand({ file: input.file, host: optional(input.host), port: optional(input.port) })),
+).pipe(Command.withDescription("Serve a trace in the browser viewer (swim lanes, messages, state per step) until Ctrl-C"))
+
+const trace = Command.make("trace").pipe(
+  Command.withDescription("Read counterexample traces: show them, validate them against the spec, view them in a browser"),
+  Command.withSubcommands([traceShow, traceValidate, traceView]),
+)
+
 const list = Command.make("list", { json }, (input) => exitWith(() => listCommand(input.json))).pipe(
   Command.withDescription("List the protocols with their models, variants, properties and witnesses"),
 )
 
 const quorum = Command.make("quorum").pipe(
   Command.withDescription("Quorum Workbench: model-check consensus protocols and explain their counterexamples"),
-  Command.withSubcommands([check, simulate, list]),
+  Command.withSubcommands([check, simulate, trace, list]),
 )
 
 /** Writes to a stream, colouring help and errors only where that stream is a colour terminal. */

@@ -24,7 +24,7 @@ export interface RunHooks {
 
 const workerEntry = new URL("./check-worker.mjs", import.meta.url)
 
-export const runCheck = (selection: Selection, limits: Limits, hooks: RunHooks = {}): Promise<CheckReport> =>
+export const runCheck = (selection: Selection, limits: Limits, hooks: RunHooks = {}, symmetry = false): Promise<CheckReport> =>
   new Promise((resolve, reject) => {
     const stop = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)
     const job: CheckJob = {
@@ -32,6 +32,7 @@ export const runCheck = (selection: Selection, limits: Limits, hooks: RunHooks =
       model: selection.modelName,
       variant: selection.variantName,
       limits,
+      symmetry,
       stop,
       reportProgress: hooks.onProgress !== undefined,
       progressIntervalMs: hooks.progressIntervalMs ?? 250,
