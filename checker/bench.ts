@@ -6,26 +6,30 @@
  */
 import * as fs from "node:fs"
 import { raft } from "../spec/raft/index.ts"
+import { checkParallel } from "./parallel.ts"
 import { check } from "./search.ts"
 import { Instance } from "./world.ts"
 
-const runs: ReadonlyArray<{ model: string; variant: string; symmetry?: boolean }> = [
+const runs: ReadonlyArray<{ model: string; variant: string; symmetry?: boolean; workers?: number }> = [
   { model: "elect", variant: "faithful" },
   { model: "small", variant: "faithful" },
   { model: "small", variant: "faithful", symmetry: true },
   { model: "figure8", variant: "commit-previous-term" },
   { model: "default", variant: "faithful" },
+  { model: "default", variant: "faithful", workers: 2 },
 ]
 
 const wanted = process.argv.slice(2)
 const rows = []
-for (const { model, variant, symmetry } of runs) {
+for (const { model, variant, symmetry, workers } of runs) {
   if (wanted.length > 0 && !wanted.includes(model)) continue
   const config = symmetry === true ? { ...raft.models[model]!, symmetry } : raft.models[model]!
-  const r = check(new Instance(raft, model, config, variant))
+  const instance = new Instance(raft, model, config, variant)
+  const r = workers === undefined ? check(instance) : await checkParallel(instance, { workers })
   rows.push({
     model: symmetry === true ? `${model} (symmetry)` : model,
     variant,
+    workers: workers ?? 1,
     result: r.result,
     distinct: r.distinctStates,
     generated: r.statesGenerated,

@@ -94,8 +94,13 @@ export const expand = (
   })
 }
 
+/** Per-state links, wherever they are stored (a growable column, or shared memory in a parallel run). */
+export interface Links {
+  get(id: number): number
+}
+
 /** Rebuilds the path to state `id` by replaying successor ordinals from the initial world. */
-const rebuild = (instance: Instance, parents: IntColumn, ordinals: IntColumn, id: number): TraceStep[] => {
+export const rebuild = (instance: Instance, parents: Links, ordinals: Links, id: number): TraceStep[] => {
   const chain: number[] = []
   for (let at = id; at > 0; at = parents.get(at)) chain.push(ordinals.get(at))
   chain.reverse()

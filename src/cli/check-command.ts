@@ -25,6 +25,8 @@ export interface CheckOptions {
   readonly limits: Limits
   /** Symmetry reduction over interchangeable servers, whatever the model says. */
   readonly symmetry?: boolean
+  /** Threads of the search (shared seen-set); 1 is the sequential checker. */
+  readonly workers?: number
   /** After reporting a violation, serve its trace in the browser viewer until Ctrl-C. */
   readonly view?: boolean
 }
@@ -136,7 +138,7 @@ export const checkCommand = async (options: CheckOptions): Promise<number> => {
       progress?.clear()
       stderr.write("stopping… (Ctrl-C again abandons the run)\n")
     },
-  }, options.symmetry === true || selection.model.symmetry === true)
+  }, options.symmetry === true || selection.model.symmetry === true, options.workers ?? 1)
   progress?.clear()
 
   const verdict = verdictOf(selection, report)

@@ -8,6 +8,8 @@ export interface CheckJob {
   readonly limits: Limits
   /** Explore with symmetry reduction whatever the model says. */
   readonly symmetry: boolean
+  /** Threads of the search; 1 runs the sequential checker in this worker. */
+  readonly workers: number
   /** One Int32 the main thread sets to STOP_REQUESTED on Ctrl-C. */
   readonly stop: SharedArrayBuffer
   readonly reportProgress: boolean

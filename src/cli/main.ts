@@ -77,6 +77,10 @@ const check = Command.make(
       Flag.optional,
     ),
     maxStates: positiveInteger("max-states").pipe(Flag.withDescription("Stop after this many distinct states (exit 3)"), Flag.optional),
+    workers: positiveInteger("workers").pipe(
+      Flag.withDescription("Threads sharing the search (default 1); the same states and traces as one"),
+      Flag.withDefault(1),
+    ),
     symmetry: Flag.Boolean("symmetry").pipe(
       Flag.withDescription("Symmetry reduction: explore worlds equal up to renaming the servers once"),
       Flag.withDefault(false),
@@ -112,6 +116,7 @@ const check = Command.make(
         out: optional(input.out),
         view: input.view,
         symmetry: input.symmetry,
+        workers: input.workers,
         limits: {
           ...(maxSeconds === undefined ? {} : { maxSeconds }),
           ...(maxStates === undefined ? {} : { maxStates }),

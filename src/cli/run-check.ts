@@ -24,7 +24,13 @@ export interface RunHooks {
 
 const workerEntry = new URL("./check-worker.mjs", import.meta.url)
 
-export const runCheck = (selection: Selection, limits: Limits, hooks: RunHooks = {}, symmetry = false): Promise<CheckReport> =>
+export const runCheck = (
+  selection: Selection,
+  limits: Limits,
+  hooks: RunHooks = {},
+  symmetry = false,
+  workers = 1,
+): Promise<CheckReport> =>
   new Promise((resolve, reject) => {
     const stop = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)
     const job: CheckJob = {
@@ -33,6 +39,7 @@ export const runCheck = (selection: Selection, limits: Limits, hooks: RunHooks =
       variant: selection.variantName,
       limits,
       symmetry,
+      workers,
       stop,
       reportProgress: hooks.onProgress !== undefined,
       progressIntervalMs: hooks.progressIntervalMs ?? 250,
