@@ -6,6 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads"
 import type { Fingerprint } from "./canonical.ts"
 import { SharedSeen, CONTROL_FULL, CONTROL_STOP, type SharedBuffers } from "./parallel-shared.ts"
+import { brokenInvariant, brokenTransition, WitnessTracker } from "./properties.ts"
 import { expand } from "./search.ts"
 import { actionKind, Instance, type World } from "./world.ts"
 import { protocols } from "../spec/registry.ts"
@@ -56,7 +57,7 @@ if (protocol === undefined) throw new Error(`unknown protocol ${job.protocol}`)
 const instance = new Instance(protocol, job.modelName, job.model, job.variant)
 const seen = new SharedSeen(job.buffers)
 const fp: Fingerprint = { hi: 0, lo: 0 }
-let unreached = protocol.witnesses.slice()
+const tracker = new WitnessTracker(protocol)
 
 let level: World[] = []
 let levelIds: number[] = []
@@ -71,7 +72,7 @@ const stopRequested = (): boolean =>
 
 const expandLevel = (): LevelReport => {
   const coverage: Record<string, number> = {}
-  const reached: string[] = []
+  const reachedBefore = tracker.reached.length
   let generated = 0
   let violation: FoundViolation | undefined
   let stopped = false
@@ -90,12 +91,10 @@ const expandLevel = (): LevelReport => {
       if (!inside) return
       const kind = actionKind(protocol, action)
       coverage[kind] = (coverage[kind] ?? 0) + 1
-      for (const prop of protocol.transitionProperties) {
-        const reason = prop.check({ before: world, action, after })
-        if (reason !== undefined) {
-          violation = { kind: "transition", property: prop.name, reason, parent: worldId, ordinal: k }
-          return
-        }
+      const brokenStep = brokenTransition(protocol, world, action, after)
+      if (brokenStep !== undefined) {
+        violation = { kind: "transition", ...brokenStep, parent: worldId, ordinal: k }
+        return
       }
       instance.fingerprint(after, fp)
       const id = seen.visit(fp.hi, fp.lo, worldId, k)
@@ -104,20 +103,12 @@ const expandLevel = (): LevelReport => {
         stopped = true
         return
       }
-      for (const inv of protocol.invariants) {
-        const reason = inv.check(after)
-        if (reason !== undefined) {
-          violation = { kind: "invariant", property: inv.name, reason, id }
-          return
-        }
+      const bad = brokenInvariant(protocol, after)
+      if (bad !== undefined) {
+        violation = { kind: "invariant", ...bad, id }
+        return
       }
-      if (unreached.length > 0) {
-        const still = unreached.filter((w) => !w.holds(after))
-        if (still.length !== unreached.length) {
-          for (const w of unreached) if (!still.includes(w)) reached.push(w.name)
-          unreached = still
-        }
-      }
+      tracker.observe(after)
       next.push(after)
       nextIds.push(id)
     })
@@ -125,7 +116,7 @@ const expandLevel = (): LevelReport => {
       violation = { kind: "deadlock", id: worldId }
     }
   }
-  return { kind: "expanded", next: next.length, generated, coverage, witnesses: reached, stopped, ...(violation === undefined ? {} : { violation }) }
+  return { kind: "expanded", next: next.length, generated, coverage, witnesses: tracker.reached.slice(reachedBefore), stopped, ...(violation === undefined ? {} : { violation }) }
 }
 
 port.on("message", (message: ToWorker) => {

@@ -8,6 +8,7 @@
 import { Worker } from "node:worker_threads"
 import type { ModelConfig } from "../spec/kernel/protocol.ts"
 import type { Fingerprint } from "./canonical.ts"
+import { brokenInvariant } from "./properties.ts"
 import { allocateShared, CONTROL_FULL, CONTROL_STOP, SharedSeen } from "./parallel-shared.ts"
 import type { FromWorker, LevelReport, ParallelJob, ToWorker } from "./parallel-worker.ts"
 import { possibleKinds, type Instance } from "./world.ts"
@@ -84,12 +85,8 @@ export const checkParallel = async (instance: Instance, options: ParallelOptions
     instance.fingerprint(initial, fp)
     seen.visit(fp.hi, fp.lo, -1, -1)
     for (const w of protocol.witnesses) if (w.holds(initial)) witnesses[w.name] = true
-    for (const inv of protocol.invariants) {
-      const reason = inv.check(initial)
-      if (reason !== undefined && violation === undefined) {
-        violation = { property: inv.name, kind: "invariant", reason, trace: [{ action: undefined, world: initial }] }
-      }
-    }
+    const broken = brokenInvariant(protocol, initial)
+    if (broken !== undefined) violation = { ...broken, kind: "invariant", trace: [{ action: undefined, world: initial }] }
     await threads[0]!.ask({ kind: "take", worlds: JSON.stringify([initial]), ids: [0] })
     await Promise.all(threads.map((t) => t.ask({ kind: "advance" })))
     let levelSize = 1

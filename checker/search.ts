@@ -8,6 +8,7 @@ import { getHeapStatistics } from "node:v8"
 import type { Action } from "../spec/kernel/protocol.ts"
 import type { Fingerprint } from "./canonical.ts"
 import { FingerprintSet, IntColumn } from "./fingerprint-set.ts"
+import { brokenInvariant, brokenTransition, WitnessTracker } from "./properties.ts"
 import { actionKind, possibleKinds, type Instance, type World } from "./world.ts"
 
 export interface Limits {
@@ -128,9 +129,7 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
   const fp: Fingerprint = { hi: 0, lo: 0 }
   const coverage: Record<string, number> = {}
   for (const kind of possibleKinds(instance)) coverage[kind] = 0
-  const witnesses: Record<string, boolean> = {}
-  for (const w of protocol.witnesses) witnesses[w.name] = false
-  let unreached = protocol.witnesses.slice()
+  const tracker = new WitnessTracker(protocol)
 
   let generated = 0
   let violation: Violation | undefined
@@ -155,32 +154,16 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
     const id = parents.size
     parents.push(parent)
     ordinals.push(ordinal)
-    if (unreached.length > 0) {
-      const still = unreached.filter((w) => !w.holds(world))
-      if (still.length !== unreached.length) {
-        for (const w of unreached) if (!still.includes(w)) witnesses[w.name] = true
-        unreached = still
-      }
-    }
+    tracker.observe(world)
     return id
-  }
-
-  const firstBrokenInvariant = (world: World): { name: string; reason: string } | undefined => {
-    for (const inv of protocol.invariants) {
-      const reason = inv.check(world)
-      if (reason !== undefined) return { name: inv.name, reason }
-    }
-    return undefined
   }
 
   const initial = instance.initial()
   instance.fingerprint(initial, fp)
   seen.add(fp.hi, fp.lo)
   visit(initial, -1, -1)
-  const broken = firstBrokenInvariant(initial)
-  if (broken !== undefined) {
-    violation = { property: broken.name, kind: "invariant", reason: broken.reason, trace: [{ action: undefined, world: initial }] }
-  }
+  const broken = brokenInvariant(protocol, initial)
+  if (broken !== undefined) violation = { ...broken, kind: "invariant", trace: [{ action: undefined, world: initial }] }
 
   let level: World[] = [initial]
   let levelIds: number[] = [0]
@@ -209,21 +192,19 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
         // Coverage counts transitions the search actually took, not ones the constraint pruned.
         const kind = actionKind(protocol, action)
         coverage[kind] = (coverage[kind] ?? 0) + 1
-        for (const prop of protocol.transitionProperties) {
-          const reason = prop.check({ before: world, action, after })
-          if (reason !== undefined) {
-            const trace = rebuild(instance, parents, ordinals, worldId)
-            trace.push({ action, world: after })
-            violation = { property: prop.name, kind: "transition", reason, trace }
-            return
-          }
+        const brokenStep = brokenTransition(protocol, world, action, after)
+        if (brokenStep !== undefined) {
+          const trace = rebuild(instance, parents, ordinals, worldId)
+          trace.push({ action, world: after })
+          violation = { ...brokenStep, kind: "transition", trace }
+          return
         }
         instance.fingerprint(after, fp)
         if (!seen.add(fp.hi, fp.lo)) return
         const id = visit(after, worldId, k)
-        const bad = firstBrokenInvariant(after)
+        const bad = brokenInvariant(protocol, after)
         if (bad !== undefined) {
-          violation = { property: bad.name, kind: "invariant", reason: bad.reason, trace: rebuild(instance, parents, ordinals, id) }
+          violation = { ...bad, kind: "invariant", trace: rebuild(instance, parents, ordinals, id) }
           return
         }
         next.push(after)
@@ -280,9 +261,11 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
     seconds: elapsed(),
     coverage,
     neverFired,
-    witnesses,
+    witnesses: Object.fromEntries(protocol.witnesses.map((w) => [w.name, tracker.reached.includes(w.name)])),
     indexBytes: seen.bytes + parents.bytes + ordinals.bytes,
-    unreachedWitnesses: complete ? unreached.map((w) => w.name).filter((name) => mustReach === "all" || mustReach.includes(name)) : [],
+    unreachedWitnesses: complete
+      ? protocol.witnesses.map((w) => w.name).filter((name) => !tracker.reached.includes(name) && (mustReach === "all" || mustReach.includes(name)))
+      : [],
   }
   if (violation !== undefined) return { result: "violation", violation, ...base }
   if (stoppedBy !== undefined) return { result: "incomplete", stoppedBy, ...base }

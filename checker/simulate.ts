@@ -12,6 +12,7 @@ import { uniformInt } from "pure-rand/distribution/uniformInt"
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus"
 import type { Action } from "../spec/kernel/protocol.ts"
 import { canonical } from "./canonical.ts"
+import { brokenInvariant, brokenTransition, type Broken as BrokenProperty } from "./properties.ts"
 import { expand, type TraceStep, type Violation } from "./search.ts"
 import { actionKind, describeAction, possibleKinds, type Instance, type World } from "./world.ts"
 
@@ -49,24 +50,16 @@ export interface SimulationReport {
   readonly violation?: Violation
 }
 
-interface Broken {
-  readonly property: string
+interface Broken extends BrokenProperty {
   readonly kind: "invariant" | "transition"
-  readonly reason: string
 }
 
 /** The first property a transition breaks: transition properties on the step, then invariants on its target. */
 const brokenBy = (instance: Instance, before: World, action: Action<unknown, unknown>, after: World): Broken | undefined => {
-  const p = instance.protocol
-  for (const prop of p.transitionProperties) {
-    const reason = prop.check({ before, action, after })
-    if (reason !== undefined) return { property: prop.name, kind: "transition", reason }
-  }
-  for (const inv of p.invariants) {
-    const reason = inv.check(after)
-    if (reason !== undefined) return { property: inv.name, kind: "invariant", reason }
-  }
-  return undefined
+  const step = brokenTransition(instance.protocol, before, action, after)
+  if (step !== undefined) return { ...step, kind: "transition" }
+  const state = brokenInvariant(instance.protocol, after)
+  return state === undefined ? undefined : { ...state, kind: "invariant" }
 }
 
 interface Choice {
@@ -95,10 +88,8 @@ const walk = (instance: Instance, seed: number, depth: number, coverage: Record<
   const rng = xoroshiro128plus(seed)
   let world = instance.initial()
   const steps: TraceStep[] = [{ action: undefined, world }]
-  for (const inv of instance.protocol.invariants) {
-    const reason = inv.check(world)
-    if (reason !== undefined) return { steps, broken: { property: inv.name, kind: "invariant", reason } }
-  }
+  const initiallyBroken = brokenInvariant(instance.protocol, world)
+  if (initiallyBroken !== undefined) return { steps, broken: { ...initiallyBroken, kind: "invariant" } }
   for (let d = 0; d < depth; d++) {
     const choices = choicesOf(instance, world)
     if (choices.length === 0) break

@@ -187,7 +187,9 @@ describe("reading a quorum trace", () => {
   })
 
   it("refuses an unknown protocol, model or variant, naming the valid ones", () => {
-    expect(thrown(() => edited((doc) => (doc["#meta"].protocol = "paxos")))).toBe('$["#meta"].protocol: unknown protocol "paxos"; valid protocols: raft')
+    expect(thrown(() => edited((doc) => (doc["#meta"].protocol = "paxos")))).toBe(
+      `$["#meta"].protocol: unknown protocol "paxos"; valid protocols: ${Object.keys(protocols).join(", ")}`,
+    )
     expect(thrown(() => edited((doc) => (doc["#meta"].model = "huge")))).toMatch(/^\$\["#meta"\]\.model: unknown model "huge" for raft; valid models: default, /)
     expect(thrown(() => edited((doc) => (doc["#meta"].variant = "byzantine")))).toMatch(
       /^\$\["#meta"\]\.variant: unknown variant "byzantine" for raft; valid variants: faithful, /,
