@@ -15,6 +15,8 @@ import { UsageError } from "./resolve.ts"
 import { RunAbandoned } from "./run-check.ts"
 import { traceShowCommand, traceValidateCommand, traceViewCommand } from "./trace-command.ts"
 import { toolInfo } from "./tool-info.ts"
+import { nodeCli } from "./node-command.ts"
+import { clusterCli } from "./cluster-command.ts"
 
 /** Runs a command body and records its exit code; the process then ends on its own once output is flushed. */
 const exitWith = (body: () => Promise<number> | number) =>
@@ -244,7 +246,7 @@ const list = Command.make("list", { json }, (input) => exitWith(() => listComman
 
 const quorum = Command.make("quorum").pipe(
   Command.withDescription("Quorum Workbench: model-check consensus protocols and explain their counterexamples"),
-  Command.withSubcommands([check, simulate, trace, list]),
+  Command.withSubcommands([check, simulate, trace, list, nodeCli, clusterCli]),
 )
 
 /** Writes to a stream, colouring help and errors only where that stream is a colour terminal. */

@@ -1,0 +1,371 @@
+/**
+ * Hosts one node of a protocol: holds its state, feeds it events one at a time through the spec's pure
+ * `handle`, and carries out each `Step`'s effects.
+ *
+ * Rules (see README.md):
+ * - **Persist-before-send.** A step's `persist` is appended durably (write + fdatasync) before any `Send` or
+ *   `Reply` of that step — and of every later step, whose state includes it — takes effect.
+ * - **Group commit.** While an append is in flight, later steps keep running in memory; their persists are
+ *   coalesced into the next single append (only the newest durable value is written: each record is a whole
+ *   value), and their sends and replies wait, in order, until that append is durable.
+ * - **Timers** are local and invisible to peers, so `SetTimer` / `CancelTimer` apply at once. A fired timer is
+ *   disarmed and delivered as a `Timeout` event, exactly as the checker models it. The host may *postpone* an
+ *   armed timer or fire it *early*: in the model a timer may fire at any moment while it is armed, so both
+ *   keep every run a behaviour of the spec.
+ * - **Replies** of a step that handled a client request go to that request's caller.
+ */
+import { Schema } from "effect"
+import type { Event, NodeContext, NodeId, Protocol, Step } from "../../spec/kernel/protocol.ts"
+import { makeContext } from "../../spec/kernel/protocol.ts"
+import type { Clock, TimerHandle } from "./clock.ts"
+import { stateDigest } from "./digest.ts"
+import { noEvents, type EventSink } from "./events.ts"
+import type { DurableStore } from "./storage.ts"
+import { messageEncoder, type Control, type Transport } from "./transport.ts"
+
+export interface Logger {
+  info(message: string): void
+  warn(message: string): void
+  error(message: string): void
+}
+
+export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} }
+
+/** What the host tells an observer after each step (state already updated; sends/replies may be held). */
+export interface StepInfo<S, M, D, C, R> {
+  readonly event: Event<M, C>
+  readonly before: S
+  readonly after: S
+  readonly step: Step<S, M, D, R>
+}
+
+export interface HostOptions<S, M, D, C, R, Cfg, V> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly protocol: Protocol<S, M, D, C, R, any, Cfg, V>
+  readonly self: NodeId
+  readonly nodes: ReadonlyArray<NodeId>
+  readonly config: Cfg
+  readonly variant: V
+  readonly store: DurableStore<D>
+  readonly transport: Transport<M>
+  readonly clock: Clock
+  /** Milliseconds until `timer` fires once armed (randomization, e.g. of election timeouts, goes here). */
+  readonly timerDelay: (timer: string) => number
+  readonly events?: EventSink
+  readonly logger?: Logger
+  /** Seed printed in the restart event, for the record. */
+  readonly seed?: number
+  readonly onStep?: (info: StepInfo<S, M, D, C, R>) => void
+  readonly onControl?: (from: NodeId, ctl: Control) => void
+  /** A message left (its step's persists are durable). */
+  readonly onSend?: (to: NodeId, msg: M) => void
+  /** A reply produced by a step that did not handle a client request. */
+  readonly onReply?: (reply: R) => void
+  /** A durable write failed: the node must stop (it cannot keep its promises). */
+  readonly onFatal?: (error: unknown) => void
+}
+
+type Held<M, R> =
+  | { readonly need: number; readonly kind: "send"; readonly to: NodeId; readonly msg: M; readonly json: string }
+  | { readonly need: number; readonly kind: "reply"; readonly reply: R | undefined; readonly to: ((r: R | undefined) => void) | undefined }
+
+interface ArmedTimer {
+  handle: TimerHandle
+  /** When it is due; a postponed timer wakes at its old time and re-sleeps until this. */
+  deadline: number
+}
+
+interface Queued<M, C, R> {
+  readonly event: Event<M, C>
+  readonly raw?: string
+  readonly replyTo?: (r: R | undefined) => void
+}
+
+export class NodeHost<S, M, D, C, R, Cfg, V> {
+  readonly ctx: NodeContext<Cfg, V>
+  private current: S | undefined
+  private readonly encodeMessage: (m: M) => string
+  private readonly encodeRequest: (c: C) => unknown
+  private readonly encodeDurable: (d: D) => unknown
+  private readonly events: EventSink
+  /** False with `noEvents`: no digests or event lines are built at all. */
+  private readonly recording: boolean
+  private readonly log: Logger
+  private readonly started: number
+
+  private readonly queue: Array<Queued<M, C, R>> = []
+  private processing = false
+
+  private persistSeq = 0
+  private durableSeq = 0
+  private pending: { value: D } | undefined
+  private writing: Promise<void> | undefined
+  private held: Array<Held<M, R>> = []
+
+  private readonly timers = new Map<string, ArmedTimer>()
+  private stopped = false
+
+  /** Counters, for status pages and the benchmark. */
+  readonly stats = { steps: 0, appends: 0, persists: 0, sent: 0, delivered: 0, bytesPersisted: 0, appendMsTotal: 0, appendMsMax: 0 }
+
+  constructor(readonly options: HostOptions<S, M, D, C, R, Cfg, V>) {
+    this.ctx = makeContext(options.self, options.nodes, options.config, options.variant)
+    this.encodeMessage = messageEncoder(options.protocol.schemas.message)
+    this.encodeRequest = Schema.encodeUnknownSync(options.protocol.schemas.clientRequest)
+    this.encodeDurable = Schema.encodeUnknownSync(options.protocol.schemas.durable)
+    this.events = options.events ?? noEvents
+    this.recording = this.events !== noEvents
+    this.log = options.logger ?? silentLogger
+    this.started = options.clock.now()
+  }
+
+  get state(): S {
+    if (this.current === undefined) throw new Error("host not started")
+    return this.current
+  }
+
+  get id(): NodeId {
+    return this.options.self
+  }
+
+  get isStopped(): boolean {
+    return this.stopped
+  }
+
+  /** Boots the node from what its store recovered (`recover`), then starts listening. */
+  async start(): Promise<void> {
+    const { protocol, store } = this.options
+    const step = protocol.recover(this.ctx, store.recovered)
+    this.current = step.state
+    this.emit(
+      `"ev":"restart","seed":${this.options.seed ?? null},"disk":${
+        store.recovered === undefined ? "null" : JSON.stringify(this.encodeDurable(store.recovered))
+      },"digest":"${stateDigest(step.state)}"`,
+    )
+    this.apply(step, undefined)
+    await this.options.transport.start({
+      onMessage: (from, msg, raw) => {
+        this.stats.delivered++
+        this.dispatch({ event: { _tag: "Deliver", from, msg }, raw })
+      },
+      onControl: (from, ctl) => this.options.onControl?.(from, ctl),
+    })
+  }
+
+  /** Handles one event (queued behind the one being handled, if any). */
+  deliver(event: Event<M, C>): void {
+    this.dispatch({ event })
+  }
+
+  /** Submits a client request; resolves with the reply of the step that handled it (after it is durable). */
+  request(request: C): Promise<R | undefined> {
+    return new Promise((resolve) => this.dispatch({ event: { _tag: "Client", request }, replyTo: resolve }))
+  }
+
+  isArmed(timer: string): boolean {
+    return this.timers.has(timer)
+  }
+
+  /** Pushes an armed timer's deadline to a fresh delay from now (a follower hearing from its leader). */
+  postponeTimer(timer: string): void {
+    const t = this.timers.get(timer)
+    if (t !== undefined) t.deadline = this.options.clock.now() + this.options.timerDelay(timer)
+  }
+
+  /** Fires an armed timer now (a leader with new entries need not wait for its heartbeat). */
+  fireTimerNow(timer: string): boolean {
+    const t = this.timers.get(timer)
+    if (t === undefined || this.stopped) return false
+    this.options.clock.clearTimeout(t.handle)
+    this.timers.delete(timer)
+    this.dispatch({ event: { _tag: "Timeout", timer } })
+    return true
+  }
+
+  sendControl(to: NodeId, ctl: Control): void {
+    if (!this.stopped) this.options.transport.sendControl(to, ctl)
+  }
+
+  /** Stops cleanly: no more events; waits for the append in flight; closes the store and the transport. */
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    for (const t of this.timers.values()) this.options.clock.clearTimeout(t.handle)
+    this.timers.clear()
+    await this.options.transport.close()
+    while (this.writing !== undefined) await this.writing
+    await this.options.store.close()
+    await this.events.close()
+  }
+
+  /** Simulated crash: everything not yet durable is lost, nothing held leaves. */
+  crash(): void {
+    this.stopped = true
+    for (const t of this.timers.values()) this.options.clock.clearTimeout(t.handle)
+    this.timers.clear()
+    this.held = []
+    this.queue.length = 0
+    void this.options.transport.close()
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+
+  private dispatch(q: Queued<M, C, R>): void {
+    if (this.stopped) return
+    this.queue.push(q)
+    if (this.processing) return
+    this.processing = true
+    try {
+      for (let next = this.queue.shift(); next !== undefined && !this.stopped; next = this.queue.shift()) this.process(next)
+    } finally {
+      this.processing = false
+    }
+  }
+
+  private process(q: Queued<M, C, R>): void {
+    const before = this.state
+    const step = this.options.protocol.handle(this.ctx, before, q.event)
+    this.current = step.state
+    this.stats.steps++
+    if (this.recording) this.record(q, step)
+    this.apply(step, q.replyTo)
+    this.options.onStep?.({ event: q.event, before, after: step.state, step })
+  }
+
+  private record(q: Queued<M, C, R>, step: Step<S, M, D, R>): void {
+    const e = q.event
+    const persisted = step.persist === undefined ? "" : `,"persist":true`
+    const digest = `,"digest":"${stateDigest(step.state)}"`
+    switch (e._tag) {
+      case "Deliver":
+        this.emit(`"ev":"deliver","from":"${e.from}","msg":${q.raw ?? this.encodeMessage(e.msg)}${digest}${persisted}`)
+        break
+      case "Timeout":
+        this.emit(`"ev":"timer","timer":${JSON.stringify(e.timer)}${digest}${persisted}`)
+        break
+      case "Client":
+        this.emit(`"ev":"client","request":${JSON.stringify(this.encodeRequest(e.request))}${digest}${persisted}`)
+        break
+      case "Internal":
+        this.emit(`"ev":"internal","action":${JSON.stringify(e.action)}${digest}${persisted}`)
+        break
+    }
+  }
+
+  private apply(step: Step<S, M, D, R>, replyTo: ((r: R | undefined) => void) | undefined): void {
+    if (step.persist !== undefined) {
+      this.persistSeq++
+      this.stats.persists++
+      this.pending = { value: step.persist }
+      if (this.writing === undefined) this.writing = this.writeLoop()
+    }
+    const need = this.persistSeq
+    let encoded: Map<M, string> | undefined
+    let replies = 0
+    for (const fx of step.effects) {
+      switch (fx._tag) {
+        case "SetTimer":
+          this.arm(fx.timer)
+          break
+        case "CancelTimer": {
+          const t = this.timers.get(fx.timer)
+          if (t !== undefined) {
+            this.options.clock.clearTimeout(t.handle)
+            this.timers.delete(fx.timer)
+          }
+          break
+        }
+        case "Send": {
+          encoded ??= new Map()
+          let json = encoded.get(fx.msg)
+          if (json === undefined) {
+            json = this.encodeMessage(fx.msg)
+            encoded.set(fx.msg, json)
+          }
+          this.release({ need, kind: "send", to: fx.to, msg: fx.msg, json })
+          break
+        }
+        case "Reply":
+          replies++
+          this.release({ need, kind: "reply", reply: fx.reply, to: replyTo })
+          break
+      }
+    }
+    // A client request whose step replied nothing is answered `undefined` once that step's effects are out.
+    if (replyTo !== undefined && replies === 0) this.release({ need, kind: "reply", reply: undefined, to: replyTo })
+  }
+
+  private release(h: Held<M, R>): void {
+    if (this.held.length === 0 && h.need <= this.durableSeq) this.run(h)
+    else this.held.push(h)
+  }
+
+  private run(h: Held<M, R>): void {
+    if (h.kind === "send") {
+      this.stats.sent++
+      this.options.transport.send(h.to, h.json)
+      this.options.onSend?.(h.to, h.msg)
+      if (this.recording) this.emit(`"ev":"send","to":"${h.to}","msg":${h.json}`)
+    } else if (h.to !== undefined) h.to(h.reply)
+    else if (h.reply !== undefined) this.options.onReply?.(h.reply)
+  }
+
+  private async writeLoop(): Promise<void> {
+    try {
+      while (this.pending !== undefined && !this.stopped) {
+        const { value } = this.pending
+        const seq = this.persistSeq
+        this.pending = undefined
+        let info
+        const began = this.options.clock.now()
+        try {
+          info = await this.options.store.append(value)
+          const took = this.options.clock.now() - began
+          this.stats.appendMsTotal += took
+          this.stats.appendMsMax = Math.max(this.stats.appendMsMax, took)
+        } catch (error) {
+          this.log.error(`durable write failed: ${(error as Error).message}; stopping this node`)
+          this.crash()
+          this.options.onFatal?.(error)
+          return
+        }
+        if (this.stopped && this.held.length === 0) return
+        this.stats.appends++
+        this.stats.bytesPersisted += info.bytes
+        this.durableSeq = seq
+        if (this.recording) this.emit(`"ev":"persist","seq":${seq},"bytes":${info.bytes},"digest":"${stateDigest(value)}"`)
+        let i = 0
+        while (i < this.held.length && this.held[i]!.need <= this.durableSeq) i++
+        const ready = this.held.slice(0, i)
+        this.held = this.held.slice(i)
+        for (const h of ready) this.run(h)
+      }
+    } finally {
+      this.writing = undefined
+    }
+  }
+
+  private arm(timer: string): void {
+    const clock = this.options.clock
+    const existing = this.timers.get(timer)
+    if (existing !== undefined) clock.clearTimeout(existing.handle)
+    const delay = this.options.timerDelay(timer)
+    const t: ArmedTimer = { handle: { id: -1 }, deadline: clock.now() + delay }
+    const wake = (): void => {
+      if (this.timers.get(timer) !== t || this.stopped) return
+      const left = t.deadline - clock.now()
+      if (left > 0) {
+        t.handle = clock.setTimeout(wake, left)
+        return
+      }
+      this.timers.delete(timer)
+      this.dispatch({ event: { _tag: "Timeout", timer } })
+    }
+    t.handle = clock.setTimeout(wake, delay)
+    this.timers.set(timer, t)
+  }
+
+  private emit(body: string): void {
+    this.events.line(`{"t":${Math.round(this.options.clock.now() - this.started)},"node":"${this.options.self}",${body}}`)
+  }
+}

@@ -1,0 +1,422 @@
+/**
+ * A Raft node: the spec's Raft hosted by `NodeHost`, plus what a server needs around a consensus module and
+ * the spec leaves to its host:
+ *
+ * - **Applying** committed entries, in order, to the etcd v2 key space (kv.ts) and answering the client whose
+ *   proposal landed at that index — if the entry there still has the proposal's term (else it was dropped).
+ * - **Knowing the leader**: the sender of an AppendEntries of the current term (or itself).
+ * - **Timer policy** (legal because a model timer may fire at any moment while armed): a follower's election
+ *   timer is postponed whenever it accepts an AppendEntries of its term or grants a vote (Figure 2's "without
+ *   receiving AppendEntries RPC from current leader or granting vote"); a leader fires its heartbeat timer
+ *   early when a peer is behind and has no AppendEntries outstanding, so new entries leave at once.
+ * - **A no-op entry at the start of each term** (§8), submitted as an ordinary client request: it lets a new
+ *   leader commit (and so learn) everything committed before it, and is what read-index waits for.
+ * - **Linearizable reads** by read index (§6.4): the read waits until the leader has committed an entry of its
+ *   term, takes `readIndex = commitIndex`, confirms it is still leader with a round of `Probe` control frames
+ *   answered by a majority still in its term, then serves once `readIndex` is applied.
+ */
+import type { NodeId } from "../../../spec/kernel/protocol.ts"
+import { raft } from "../../../spec/raft/index.ts"
+import { HEARTBEAT, ELECTION, type RaftState } from "../../../spec/raft/rules.ts"
+import type { ClientReply, ClientRequest, Durable, Message, RaftConfig, RaftFlags } from "../../../spec/raft/schema.ts"
+import type { Clock, TimerHandle } from "../clock.ts"
+import type { EventSink } from "../events.ts"
+import { NodeHost, silentLogger, type Logger, type StepInfo } from "../host.ts"
+import { makeRng } from "../prng.ts"
+import type { DurableStore } from "../storage.ts"
+import type { Control, Transport } from "../transport.ts"
+import { defaultTimings, faithfulFlags, runtimeConfig, type RaftTimings } from "./config.ts"
+import { encodeCommand, KvStore, type Command, type Result } from "./kv.ts"
+
+export class NotLeaderError extends Error {
+  constructor(readonly leader: NodeId | null) {
+    super(leader === null ? "no leader is known" : `not the leader; the leader is ${leader}`)
+    this.name = "NotLeaderError"
+  }
+}
+
+/** A proposal or read that did not complete: `dropped` is safe to retry, `timeout` has an unknown outcome. */
+export class RequestFailed extends Error {
+  constructor(
+    readonly code: "dropped" | "timeout" | "stopped",
+    message: string,
+  ) {
+    super(message)
+    this.name = "RequestFailed"
+  }
+}
+
+export interface RaftNodeOptions {
+  readonly self: NodeId
+  readonly nodes: ReadonlyArray<NodeId>
+  readonly store: DurableStore<Durable>
+  readonly transport: Transport<Message>
+  readonly clock: Clock
+  readonly seed: number
+  readonly timings?: RaftTimings
+  readonly events?: EventSink
+  readonly logger?: Logger
+  /** The model whose config (bounds lifted) the node runs with. */
+  readonly model?: string
+  readonly proposalTimeoutMs?: number
+  readonly readTimeoutMs?: number
+  readonly onFatal?: (error: unknown) => void
+}
+
+type RaftHost = NodeHost<RaftState, Message, Durable, ClientRequest, ClientReply, RaftConfig, RaftFlags>
+
+interface Proposal {
+  readonly term: number
+  readonly resolve: (r: Result | undefined) => void
+  readonly reject: (e: Error) => void
+  readonly timer: TimerHandle
+}
+
+interface Waiter {
+  /** true: done; false: keep waiting; an Error: fail. */
+  readonly check: () => boolean | Error
+  readonly resolve: () => void
+  readonly reject: (e: Error) => void
+  readonly timer: TimerHandle
+}
+
+interface Round {
+  readonly seq: number
+  readonly term: number
+  readonly acks: Set<NodeId>
+  readonly waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>
+  readonly timer: TimerHandle
+}
+
+export class RaftNode {
+  readonly host: RaftHost
+  readonly kv = new KvStore()
+  /** The leader of the current term as far as this node knows. */
+  leader: NodeId | null = null
+  readonly timings: RaftTimings
+  private readonly clock: Clock
+  private readonly log: Logger
+  private readonly proposals = new Map<number, Proposal>()
+  private waiters = new Set<Waiter>()
+  private kickScheduled = false
+  /** Leader: AppendEntries sent to each peer and not yet answered, and when the last one left. */
+  private readonly outstanding = new Map<NodeId, { count: number; lastSent: number }>()
+  private probeSeq = 0
+  private readonly rounds = new Map<number, Round>()
+  private confirmQueue: Array<{ term: number; resolve: () => void; reject: (e: Error) => void; deadline: number }> = []
+  private roundScheduled = false
+  private nextId = 0
+  private readonly proposalTimeoutMs: number
+  private readonly readTimeoutMs: number
+
+  constructor(readonly options: RaftNodeOptions) {
+    this.timings = options.timings ?? defaultTimings
+    this.clock = options.clock
+    this.log = options.logger ?? silentLogger
+    this.proposalTimeoutMs = options.proposalTimeoutMs ?? 10_000
+    this.readTimeoutMs = options.readTimeoutMs ?? 5_000
+    const rng = makeRng(options.seed)
+    const { electionMs, heartbeatMs } = this.timings
+    this.host = new NodeHost({
+      protocol: raft,
+      self: options.self,
+      nodes: options.nodes,
+      config: runtimeConfig(options.model),
+      variant: faithfulFlags(),
+      store: options.store,
+      transport: options.transport,
+      clock: options.clock,
+      timerDelay: (timer) => (timer === ELECTION ? rng.int(electionMs, 2 * electionMs) : heartbeatMs),
+      seed: options.seed,
+      ...(options.events === undefined ? {} : { events: options.events }),
+      logger: this.log,
+      onStep: (info) => this.afterStep(info),
+      onControl: (from, ctl) => this.onControl(from, ctl),
+      ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),
+    })
+  }
+
+  get id(): NodeId {
+    return this.options.self
+  }
+
+  get state(): RaftState {
+    return this.host.state
+  }
+
+  get isLeader(): boolean {
+    return this.host.state.role === "Leader"
+  }
+
+  start(): Promise<void> {
+    return this.host.start()
+  }
+
+  async stop(): Promise<void> {
+    this.failAll(new RequestFailed("stopped", "the node is stopping"))
+    await this.host.stop()
+  }
+
+  /** Simulated crash (tests). */
+  crash(): void {
+    this.failAll(new RequestFailed("stopped", "the node crashed"))
+    this.host.crash()
+  }
+
+  // ---- client operations ----------------------------------------------------------------------------------
+
+  /** Proposes a command; resolves with its result once it is committed and applied here. */
+  async propose(command: Command): Promise<Result | undefined> {
+    const withId = { ...command, id: `${this.id}:${++this.nextId}` } as Command
+    const reply = await this.host.request({ _tag: "Put", value: encodeCommand(withId) })
+    if (reply === undefined) throw new RequestFailed("dropped", "the node did not take the request")
+    if (reply._tag === "NotLeader") throw new NotLeaderError(this.leader === this.id ? null : this.leader)
+    const { index, term } = reply
+    if (index <= this.kv.index) throw new RequestFailed("timeout", `entry ${index} was applied before its proposal was registered`)
+    return new Promise((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        if (this.proposals.get(index)?.timer !== timer) return
+        this.proposals.delete(index)
+        reject(new RequestFailed("timeout", `entry ${index} (term ${term}) was not committed within ${this.proposalTimeoutMs} ms; its outcome is unknown`))
+      }, this.proposalTimeoutMs)
+      this.proposals.set(index, { term, resolve, reject, timer })
+    })
+  }
+
+  /**
+   * Resolves when a linearizable read may be served from this node's key space: this node is the leader, has
+   * committed an entry of its term, a majority confirmed its leadership after the read arrived, and the
+   * commit index at arrival is applied. Throws `NotLeaderError` on a follower.
+   */
+  async readBarrier(): Promise<void> {
+    const deadline = this.clock.now() + this.readTimeoutMs
+    await this.waitUntil(() => {
+      const s = this.state
+      if (s.role !== "Leader") return new NotLeaderError(this.leader === this.id ? null : this.leader)
+      return s.commitIndex > 0 && s.log[s.commitIndex - 1]!.term === s.currentTerm
+    }, deadline)
+    const { commitIndex: readIndex, currentTerm: term } = this.state
+    await new Promise<void>((resolve, reject) => {
+      this.confirmQueue.push({ term, resolve, reject, deadline })
+      this.scheduleRound()
+    })
+    await this.waitUntil(() => this.kv.index >= readIndex || (this.state.currentTerm !== term ? new NotLeaderError(this.leader) : false), deadline)
+  }
+
+  /** A client URL of the leader, when this node is not it and the leader told its URL. */
+  leaderClientUrl(): string | null {
+    if (this.leader === null || this.leader === this.id) return null
+    return this.options.transport.peer(this.leader)?.clientUrl ?? null
+  }
+
+  status() {
+    const s = this.state
+    return {
+      id: this.id,
+      role: s.role,
+      term: s.currentTerm,
+      leader: this.leader,
+      votedFor: s.votedFor,
+      commitIndex: s.commitIndex,
+      lastApplied: this.kv.index,
+      logLength: s.log.length,
+      seed: this.options.seed,
+      stats: this.host.stats,
+    }
+  }
+
+  // ---- the host's hooks -----------------------------------------------------------------------------------
+
+  private afterStep(info: StepInfo<RaftState, Message, Durable, ClientRequest, ClientReply>): void {
+    const { event, before, after } = info
+    // Who leads this term, and the election timer policy.
+    if (after.currentTerm !== before.currentTerm) this.leader = null
+    if (event._tag === "Deliver") {
+      const m = event.msg
+      if (m._tag === "AppendEntries" && m.term === after.currentTerm && after.role === "Follower") {
+        if (this.leader !== event.from) this.log.info(`following ${event.from} in term ${after.currentTerm}`)
+        this.leader = event.from
+        this.host.postponeTimer(ELECTION)
+      } else if (m._tag === "RequestVote" && after.votedFor === event.from && before.votedFor !== event.from) {
+        this.host.postponeTimer(ELECTION)
+      } else if (m._tag === "AppendEntriesResponse") {
+        const o = this.outstanding.get(event.from)
+        if (o !== undefined && o.count > 0) o.count--
+      }
+    }
+    if (after.role === "Leader" && event._tag === "Timeout" && event.timer === HEARTBEAT) {
+      // Count the AppendEntries of this heartbeat as outstanding now, even if they wait for a persist.
+      const now = this.clock.now()
+      for (const p of this.host.ctx.peers) {
+        const o = this.outstanding.get(p) ?? { count: 0, lastSent: 0 }
+        o.count++
+        o.lastSent = now
+        this.outstanding.set(p, o)
+      }
+    }
+    if (after.role === "Leader") {
+      this.leader = this.id
+      if (before.role !== "Leader" || before.currentTerm !== after.currentTerm) {
+        this.log.info(`became leader of term ${after.currentTerm} (log ${after.log.length}, commit ${after.commitIndex})`)
+        this.outstanding.clear()
+        void this.propose({ _tag: "noop" }).catch(() => {})
+      }
+      this.maybeKick(after)
+    } else if (before.role === "Leader") {
+      this.log.info(`stepped down in term ${after.currentTerm}`)
+      this.failRounds(new NotLeaderError(this.leader))
+    } else if (after.role === "Candidate" && before.currentTerm !== after.currentTerm) {
+      this.log.info(`election timeout: candidate for term ${after.currentTerm}`)
+    }
+    // Apply what is newly committed.
+    while (this.kv.index < after.commitIndex) {
+      const index = this.kv.index + 1
+      const entry = after.log[index - 1]!
+      const result = this.kv.apply(index, entry.value)
+      const p = this.proposals.get(index)
+      if (p !== undefined) {
+        this.proposals.delete(index)
+        this.clock.clearTimeout(p.timer)
+        if (entry.term === p.term) p.resolve(result)
+        else p.reject(new RequestFailed("dropped", `entry ${index} of term ${p.term} was replaced by a later leader; not applied`))
+      }
+    }
+    this.checkWaiters()
+  }
+
+  /** Leader: fire the heartbeat now if a peer is behind and has nothing outstanding. */
+  private maybeKick(s: RaftState): void {
+    if (this.kickScheduled) return
+    const now = this.clock.now()
+    const stale = 2 * this.timings.heartbeatMs
+    const due = this.host.ctx.peers.some((p) => {
+      if ((s.nextIndex[p] ?? 0) > s.log.length) return false
+      const o = this.outstanding.get(p)
+      return o === undefined || o.count === 0 || now - o.lastSent > stale
+    })
+    if (!due) return
+    this.kickScheduled = true
+    this.clock.setTimeout(() => {
+      this.kickScheduled = false
+      if (this.isLeader) this.host.fireTimerNow(HEARTBEAT)
+    }, 0)
+  }
+
+  private onControl(from: NodeId, ctl: Control): void {
+    if (this.host.isStopped) return
+    switch (ctl._tag) {
+      case "Probe":
+        this.host.sendControl(from, { _tag: "ProbeAck", seq: ctl.seq, term: this.state.currentTerm })
+        return
+      case "ProbeAck": {
+        const r = this.rounds.get(ctl.seq)
+        if (r === undefined || ctl.term !== r.term) return
+        const s = this.state
+        if (s.role !== "Leader" || s.currentTerm !== r.term) return
+        r.acks.add(from)
+        if (r.acks.size >= this.host.ctx.quorum) this.completeRound(r)
+        return
+      }
+    }
+  }
+
+  // ---- read-index rounds --------------------------------------------------------------------------------
+
+  private scheduleRound(): void {
+    if (this.roundScheduled) return
+    this.roundScheduled = true
+    this.clock.setTimeout(() => {
+      this.roundScheduled = false
+      this.startRound()
+    }, 0)
+  }
+
+  private startRound(): void {
+    const s = this.state
+    const now = this.clock.now()
+    const waiters: Round["waiters"] = []
+    for (const w of this.confirmQueue) {
+      if (s.role !== "Leader" || s.currentTerm !== w.term) w.reject(new NotLeaderError(this.leader))
+      else if (now > w.deadline) w.reject(new RequestFailed("timeout", "leadership could not be confirmed in time"))
+      else waiters.push(w)
+    }
+    const retry = this.confirmQueue.filter((w) => waiters.includes(w))
+    this.confirmQueue = []
+    if (waiters.length === 0) return
+    const seq = ++this.probeSeq
+    const timer = this.clock.setTimeout(() => {
+      // No majority in time: try again with a fresh round (the deadline check above ends it).
+      if (!this.rounds.delete(seq)) return
+      this.confirmQueue.push(...retry)
+      this.scheduleRound()
+    }, 4 * this.timings.heartbeatMs)
+    const r: Round = { seq, term: s.currentTerm, acks: new Set([this.id]), waiters, timer }
+    this.rounds.set(seq, r)
+    if (r.acks.size >= this.host.ctx.quorum) {
+      this.completeRound(r)
+      return
+    }
+    for (const p of this.host.ctx.peers) this.host.sendControl(p, { _tag: "Probe", seq, term: r.term })
+  }
+
+  private completeRound(r: Round): void {
+    if (!this.rounds.delete(r.seq)) return
+    this.clock.clearTimeout(r.timer)
+    for (const w of r.waiters) w.resolve()
+  }
+
+  private failRounds(error: Error): void {
+    for (const r of this.rounds.values()) {
+      this.clock.clearTimeout(r.timer)
+      for (const w of r.waiters) w.reject(error)
+    }
+    this.rounds.clear()
+  }
+
+  // ---- waiting ------------------------------------------------------------------------------------------
+
+  private waitUntil(check: () => boolean | Error, deadline: number): Promise<void> {
+    const first = check()
+    if (first === true) return Promise.resolve()
+    if (first instanceof Error) return Promise.reject(first)
+    return new Promise((resolve, reject) => {
+      const w: Waiter = {
+        check,
+        resolve,
+        reject,
+        timer: this.clock.setTimeout(() => {
+          if (this.waiters.delete(w)) reject(new RequestFailed("timeout", "the node could not serve the request in time"))
+        }, Math.max(0, deadline - this.clock.now())),
+      }
+      this.waiters.add(w)
+    })
+  }
+
+  private checkWaiters(): void {
+    if (this.waiters.size === 0) return
+    for (const w of [...this.waiters]) {
+      const r = w.check()
+      if (r === false) continue
+      this.waiters.delete(w)
+      this.clock.clearTimeout(w.timer)
+      if (r === true) w.resolve()
+      else w.reject(r)
+    }
+  }
+
+  private failAll(error: Error): void {
+    for (const p of this.proposals.values()) {
+      this.clock.clearTimeout(p.timer)
+      p.reject(error)
+    }
+    this.proposals.clear()
+    for (const w of this.waiters) {
+      this.clock.clearTimeout(w.timer)
+      w.reject(error)
+    }
+    this.waiters.clear()
+    this.failRounds(error)
+    for (const w of this.confirmQueue) w.reject(error)
+    this.confirmQueue = []
+  }
+}

@@ -1,0 +1,379 @@
+/**
+ * Durable storage for one node: an append-only log of records, each one the node's whole durable value.
+ *
+ * File layout in the node's directory: `wal-<generation>.log` (16 decimal digits). Record format:
+ *
+ *   [u32 BE payload length][u32 BE CRC32C of the payload][payload: UTF-8 JSON]
+ *
+ * The payload is `{"d": <durable value encoded with the protocol's durable Schema>}` for a full record, or
+ * `{"k": {"<field>": n, …}, "d": …}` for a record whose array-valued top-level fields keep the first `n`
+ * elements of the previous record's value and append the elements in `d` (for Raft: the log keeps its prefix
+ * and only new entries are written). Every record still *means* a full durable value; the prefix form is
+ * only a smaller spelling of it. The first record of every generation is full.
+ *
+ * Compaction: when a generation grows past `compactBytes`, the next append goes to generation g+1, written as
+ * one full record to a temporary file, fsync'd, renamed into place and the directory fsync'd; then older
+ * generations are deleted. Recovery reads only the highest generation.
+ *
+ * Recovery reads to the last valid record. A torn *last* record (short header, length past the end of the
+ * file, CRC mismatch with nothing valid after it) is truncated with a warning: it was never acknowledged,
+ * because an append returns only after its fsync. A bad record followed by a valid one is corruption inside
+ * the durable prefix: `CorruptLogError` names the file and offset and the node refuses to start.
+ */
+import { crc32c } from "@node-rs/crc32"
+import { Schema } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+export const RECORD_HEADER_BYTES = 8
+
+/** The durable state of a node as the host sees it: what was recovered, and a way to append. */
+export interface DurableStore<D> {
+  /** The value recovered when the store was opened; undefined if the node never persisted. */
+  readonly recovered: D | undefined
+  /** Writes one record and returns after it is durable (write + fdatasync). Calls must not overlap. */
+  append(value: D): Promise<AppendInfo>
+  close(): Promise<void>
+}
+
+export interface AppendInfo {
+  /** Bytes written for this record, header included. */
+  readonly bytes: number
+  /** True when this append started a new generation (compaction). */
+  readonly compacted: boolean
+}
+
+/** Corruption inside the durable prefix: the node must not start. Stable code `corrupt-log`. */
+export class CorruptLogError extends Error {
+  readonly code = "corrupt-log"
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    readonly reason: string,
+  ) {
+    super(
+      `${file}: the record at byte offset ${offset} is corrupt (${reason}) and valid data follows it, so this is ` +
+        `damage inside the durable log, not a torn final write. Refusing to start rather than serve wrong data. ` +
+        `Restore the file from a backup; or, if a majority of the cluster is healthy, move this node's directory ` +
+        `aside and rejoin it as a new empty node (this forgets its votes: do it for one node at a time).`,
+    )
+    this.name = "CorruptLogError"
+  }
+}
+
+export interface StorageLogger {
+  warn(message: string): void
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Records
+
+export const encodeRecord = (payload: Buffer): Buffer => {
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length)
+  out.writeUInt32BE(payload.length, 0)
+  out.writeUInt32BE(crc32c(payload) >>> 0, 4)
+  payload.copy(out, RECORD_HEADER_BYTES)
+  return out
+}
+
+/** Whether a CRC-valid record that looks like one of ours starts at `at`. */
+const validRecordAt = (buf: Buffer, at: number): boolean => {
+  if (at + RECORD_HEADER_BYTES > buf.length) return false
+  const len = buf.readUInt32BE(at)
+  const start = at + RECORD_HEADER_BYTES
+  if (len < 2 || start + len > buf.length) return false
+  if (buf[start] !== 0x7b || buf[start + len - 1] !== 0x7d) return false
+  return crc32c(buf.subarray(start, start + len)) >>> 0 === buf.readUInt32BE(at + 4)
+}
+
+/** Whether any valid record starts after `from` (used to tell corruption from a torn tail). */
+const validRecordAfter = (buf: Buffer, from: number): boolean => {
+  for (let p = from; p + RECORD_HEADER_BYTES < buf.length; p++) {
+    if (validRecordAt(buf, p)) return true
+  }
+  return false
+}
+
+export interface ScanResult {
+  /** Payloads of the valid records, in order. */
+  readonly payloads: ReadonlyArray<Buffer>
+  /** Offset just past the last valid record; bytes beyond it are a torn tail to truncate. */
+  readonly validBytes: number
+  /** Why the tail was cut, when it was. */
+  readonly tornReason?: string
+}
+
+/** Splits a log file's bytes into records; throws `CorruptLogError` for damage before the tail. */
+export const scanRecords = (file: string, buf: Buffer): ScanResult => {
+  const payloads: Buffer[] = []
+  let at = 0
+  while (at < buf.length) {
+    let reason: string | undefined
+    if (buf.length - at < RECORD_HEADER_BYTES) {
+      reason = `${buf.length - at} bytes, shorter than a record header`
+    } else {
+      const len = buf.readUInt32BE(at)
+      const start = at + RECORD_HEADER_BYTES
+      if (start + len > buf.length) reason = `length ${len} runs past the end of the file`
+      else if (crc32c(buf.subarray(start, start + len)) >>> 0 !== buf.readUInt32BE(at + 4)) reason = "CRC32C mismatch"
+      else {
+        payloads.push(buf.subarray(start, start + len))
+        at = start + len
+        continue
+      }
+    }
+    if (validRecordAfter(buf, at + 1)) throw new CorruptLogError(file, at, reason)
+    return { payloads, validBytes: at, tornReason: reason }
+  }
+  return { payloads, validBytes: at }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Values ↔ payloads (full or prefix-sharing)
+
+type Plain = Record<string, unknown>
+const isPlainObject = (v: unknown): v is Plain => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/** Encodes `value` as a record payload, sharing array prefixes with `previous` when it can. */
+export const encodePayload = <D>(schema: Schema.Codec<D, unknown>, value: D, previous: D | undefined): Buffer => {
+  const encode = Schema.encodeUnknownSync(schema)
+  if (previous !== undefined && isPlainObject(value) && isPlainObject(previous)) {
+    const keep: Record<string, number> = {}
+    const cut: Plain = { ...value }
+    let any = false
+    for (const [field, v] of Object.entries(value)) {
+      const p = previous[field]
+      if (!Array.isArray(v) || !Array.isArray(p)) continue
+      const limit = Math.min(v.length, p.length)
+      let k = 0
+      while (k < limit && v[k] === p[k]) k++
+      if (k > 0) {
+        keep[field] = k
+        cut[field] = v.slice(k)
+        any = true
+      }
+    }
+    if (any) {
+      try {
+        return Buffer.from(JSON.stringify({ k: keep, d: encode(cut) }), "utf8")
+      } catch {
+        // A schema that rejects a cut array (say, a minimum length) gets a full record instead.
+      }
+    }
+  }
+  return Buffer.from(JSON.stringify({ d: encode(value) }), "utf8")
+}
+
+/** Decodes a record payload into a full value, given the value of the record before it. */
+export const decodePayload = <D>(
+  schema: Schema.Codec<D, unknown>,
+  payload: Buffer,
+  previous: D | undefined,
+): D => {
+  const json = JSON.parse(payload.toString("utf8")) as unknown
+  if (!isPlainObject(json) || !("d" in json)) throw new Error('record payload is not {"d": …}')
+  const decoded = Schema.decodeUnknownSync(schema)(json.d)
+  const keep = json.k
+  if (keep === undefined) return decoded
+  if (!isPlainObject(keep) || !isPlainObject(decoded) || !isPlainObject(previous)) {
+    throw new Error("a prefix record has no previous value to extend")
+  }
+  const out: Plain = { ...decoded }
+  for (const [field, n] of Object.entries(keep)) {
+    const prior = previous[field]
+    const tail = decoded[field]
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || !Array.isArray(prior) || !Array.isArray(tail) || n > prior.length) {
+      throw new Error(`prefix of field ${field} (${String(n)}) does not fit the previous value`)
+    }
+    out[field] = [...prior.slice(0, n), ...tail]
+  }
+  return out as D
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The file store
+
+const WAL = /^wal-(\d{16})\.log$/
+const walName = (gen: number): string => `wal-${String(gen).padStart(16, "0")}.log`
+
+const fsyncDir = (dir: string): void => {
+  const fd = fs.openSync(dir, "r")
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+export interface FileStoreOptions {
+  /** Start a new generation (one full record) once the current one exceeds this many bytes. */
+  readonly compactBytes?: number
+  readonly logger?: StorageLogger
+}
+
+export interface RecoveryReport {
+  readonly file: string | undefined
+  readonly records: number
+  readonly truncatedBytes: number
+  readonly tornReason?: string
+}
+
+export class FileStore<D> implements DurableStore<D> {
+  private fh: fs.promises.FileHandle | undefined
+  private last: D | undefined
+  private busy = false
+
+  private constructor(
+    readonly dir: string,
+    private readonly schema: Schema.Codec<D, unknown>,
+    readonly recovered: D | undefined,
+    readonly report: RecoveryReport,
+    private gen: number,
+    private size: number,
+    private readonly compactBytes: number,
+  ) {
+    this.last = recovered
+  }
+
+  /**
+   * Opens (creating if needed) the store in `dir` and recovers its value. Synchronous: it runs once before the
+   * node starts. Throws `CorruptLogError` for damage inside the durable prefix.
+   */
+  static open<D>(dir: string, schema: Schema.Codec<D, unknown>, options: FileStoreOptions = {}): FileStore<D> {
+    fs.mkdirSync(dir, { recursive: true })
+    const names = fs.readdirSync(dir)
+    for (const n of names) if (n.endsWith(".tmp")) fs.rmSync(path.join(dir, n), { force: true })
+    const gens = names
+      .map((n) => WAL.exec(n))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b)
+    const compactBytes = options.compactBytes ?? 64 * 1024 * 1024
+    const gen = gens.at(-1)
+    if (gen === undefined) {
+      return new FileStore(dir, schema, undefined, { file: undefined, records: 0, truncatedBytes: 0 }, 0, 0, compactBytes)
+    }
+    const file = path.join(dir, walName(gen))
+    const buf = fs.readFileSync(file)
+    const scan = scanRecords(file, buf)
+    let value: D | undefined
+    let offset = 0
+    for (const payload of scan.payloads) {
+      try {
+        if (offset === 0 && value === undefined) value = decodePayload(schema, payload, undefined)
+        else value = decodePayload(schema, payload, value)
+      } catch (e) {
+        throw new CorruptLogError(file, offset, `a CRC-valid record does not decode: ${(e as Error).message}`)
+      }
+      offset += RECORD_HEADER_BYTES + payload.length
+    }
+    const truncated = buf.length - scan.validBytes
+    if (truncated > 0) {
+      options.logger?.warn(
+        `${file}: truncating a torn final record at byte offset ${scan.validBytes} (${scan.tornReason}); ` +
+          `${truncated} bytes dropped — that write was never acknowledged`,
+      )
+      const fd = fs.openSync(file, "r+")
+      try {
+        fs.ftruncateSync(fd, scan.validBytes)
+        fs.fsyncSync(fd)
+      } finally {
+        fs.closeSync(fd)
+      }
+    }
+    // Older generations are fully contained in this one.
+    for (const g of gens) if (g < gen) fs.rmSync(path.join(dir, walName(g)), { force: true })
+    const report: RecoveryReport = {
+      file,
+      records: scan.payloads.length,
+      truncatedBytes: truncated,
+      ...(scan.tornReason === undefined ? {} : { tornReason: scan.tornReason }),
+    }
+    return new FileStore(dir, schema, value, report, gen, scan.validBytes, compactBytes)
+  }
+
+  get generation(): number {
+    return this.gen
+  }
+
+  get bytes(): number {
+    return this.size
+  }
+
+  async append(value: D): Promise<AppendInfo> {
+    if (this.busy) throw new Error("FileStore.append called while another append is in flight")
+    this.busy = true
+    try {
+      if (this.gen === 0 || this.size === 0 || this.size >= this.compactBytes) {
+        const bytes = await this.startGeneration(value)
+        return { bytes, compacted: bytes > 0 && this.gen > 1 }
+      }
+      const record = encodeRecord(encodePayload(this.schema, value, this.last))
+      const fh = await this.handle()
+      await fh.write(record, 0, record.length)
+      await fh.datasync()
+      this.size += record.length
+      this.last = value
+      return { bytes: record.length, compacted: false }
+    } finally {
+      this.busy = false
+    }
+  }
+
+  /** Writes `value` as the one full record of a new generation: temp file, fsync, rename, fsync dir. */
+  private async startGeneration(value: D): Promise<number> {
+    const next = this.gen + 1
+    const record = encodeRecord(encodePayload(this.schema, value, undefined))
+    const final = path.join(this.dir, walName(next))
+    const tmp = `${final}.tmp`
+    const fh = await fs.promises.open(tmp, "w")
+    try {
+      await fh.write(record, 0, record.length)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await fs.promises.rename(tmp, final)
+    fsyncDir(this.dir)
+    const old = this.gen
+    await this.fh?.close()
+    this.fh = undefined
+    this.gen = next
+    this.size = record.length
+    this.last = value
+    if (old > 0) await fs.promises.rm(path.join(this.dir, walName(old)), { force: true })
+    return record.length
+  }
+
+  private async handle(): Promise<fs.promises.FileHandle> {
+    if (this.fh === undefined) this.fh = await fs.promises.open(path.join(this.dir, walName(this.gen)), "a")
+    return this.fh
+  }
+
+  async close(): Promise<void> {
+    await this.fh?.close()
+    this.fh = undefined
+  }
+}
+
+/**
+ * An in-memory store for simulation: `append` completes after `delay()` (a simulated fsync), and `durable` is
+ * what a crash would keep — the value of the last completed append.
+ */
+export class MemoryStore<D> implements DurableStore<D> {
+  durable: D | undefined
+  appends = 0
+  constructor(
+    readonly recovered: D | undefined,
+    private readonly delay: () => Promise<void> = () => Promise.resolve(),
+  ) {
+    this.durable = recovered
+  }
+  async append(value: D): Promise<AppendInfo> {
+    await this.delay()
+    this.durable = value
+    this.appends++
+    return { bytes: 0, compacted: false }
+  }
+  async close(): Promise<void> {}
+}

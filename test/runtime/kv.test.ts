@@ -1,0 +1,119 @@
+/**
+ * The etcd v2 key space (src/runtime/raft/kv.ts): actions, error codes and JSON shapes as etcd returns them,
+ * and determinism (the same commands give the same results on every node).
+ */
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { encodeCommand, KvStore, type Command, type Result } from "../../src/runtime/raft/kv.ts"
+
+const run = (kv: KvStore, c: Command): Result | undefined => kv.apply(kv.index + 1, encodeCommand(c))
+
+describe("etcd v2 key space", () => {
+  it("set, get, compare-and-swap, create and delete with etcd's shapes and codes", () => {
+    const kv = new KvStore()
+    expect(run(kv, { _tag: "set", key: "/a", value: "1" })).toEqual({
+      ok: true,
+      index: 1,
+      event: { action: "set", node: { key: "/a", value: "1", modifiedIndex: 1, createdIndex: 1 } },
+    })
+    expect(run(kv, { _tag: "set", key: "a", value: "2", prevValue: "1" })).toMatchObject({
+      ok: true,
+      event: {
+        action: "compareAndSwap",
+        node: { key: "/a", value: "2", modifiedIndex: 2, createdIndex: 1 },
+        prevNode: { key: "/a", value: "1", modifiedIndex: 1, createdIndex: 1 },
+      },
+    })
+    expect(run(kv, { _tag: "set", key: "/a", value: "3", prevValue: "1" })).toEqual({
+      ok: false,
+      error: { errorCode: 101, message: "Compare failed", cause: "[1 != 2]", index: 3 },
+    })
+    expect(run(kv, { _tag: "set", key: "/a", value: "3", prevIndex: 7 })).toMatchObject({ ok: false, error: { errorCode: 101, cause: "[7 != 2]" } })
+    expect(run(kv, { _tag: "set", key: "/a", value: "x", prevExist: false })).toMatchObject({
+      ok: false,
+      error: { errorCode: 105, message: "Key already exists", cause: "/a" },
+    })
+    expect(run(kv, { _tag: "set", key: "/b", value: "x", prevExist: true })).toMatchObject({
+      ok: false,
+      error: { errorCode: 100, message: "Key not found", cause: "/b" },
+    })
+    expect(run(kv, { _tag: "set", key: "/b", value: "x", prevExist: false })).toMatchObject({ ok: true, event: { action: "create" } })
+    expect(run(kv, { _tag: "set", key: "/b", value: "y", prevExist: true })).toMatchObject({ ok: true, event: { action: "update" } })
+    expect(run(kv, { _tag: "delete", key: "/b", prevValue: "nope" })).toMatchObject({ ok: false, error: { errorCode: 101 } })
+    expect(run(kv, { _tag: "delete", key: "/b" })).toMatchObject({
+      ok: true,
+      event: { action: "delete", node: { key: "/b", modifiedIndex: 10, createdIndex: 7 }, prevNode: { value: "y" } },
+    })
+    expect(kv.get("/b")).toMatchObject({ ok: false, error: { errorCode: 100 } })
+    expect(kv.get("/a")).toMatchObject({ ok: true, event: { action: "get", node: { key: "/a", value: "2" } } })
+  })
+
+  it("directories: implicit parents, listings, Not a file / Not a directory, recursive delete", () => {
+    const kv = new KvStore()
+    run(kv, { _tag: "set", key: "/d/x", value: "1" })
+    run(kv, { _tag: "set", key: "/d/y", value: "2" })
+    expect(kv.get("/d", { sorted: true })).toMatchObject({
+      ok: true,
+      event: { node: { key: "/d", dir: true, nodes: [{ key: "/d/x", value: "1" }, { key: "/d/y", value: "2" }] } },
+    })
+    expect(run(kv, { _tag: "set", key: "/d", value: "v" })).toMatchObject({ ok: false, error: { errorCode: 102 } })
+    expect(run(kv, { _tag: "set", key: "/d/x/z", value: "v" })).toMatchObject({ ok: false, error: { errorCode: 104, cause: "/d/x" } })
+    expect(run(kv, { _tag: "delete", key: "/d" })).toMatchObject({ ok: false, error: { errorCode: 102 } })
+    expect(run(kv, { _tag: "delete", key: "/d", dir: true })).toMatchObject({ ok: false, error: { errorCode: 108 } })
+    expect(run(kv, { _tag: "delete", key: "/d", recursive: true })).toMatchObject({ ok: true, event: { action: "delete", node: { dir: true } } })
+    expect(kv.get("/d/x")).toMatchObject({ ok: false })
+    expect(run(kv, { _tag: "set", key: "/", value: "v" })).toMatchObject({ ok: false, error: { errorCode: 107 } })
+  })
+
+  it("POST creates in-order keys named by their index", () => {
+    const kv = new KvStore()
+    run(kv, { _tag: "noop" })
+    expect(run(kv, { _tag: "post", key: "/q", value: "job" })).toMatchObject({
+      ok: true,
+      event: { action: "create", node: { key: "/q/00000000000000000002", value: "job" } },
+    })
+  })
+
+  it("watches: the next change, a past change by waitIndex, recursive, and cleared history", () => {
+    const kv = new KvStore()
+    const seen: string[] = []
+    kv.watch("/w", {}, (e) => seen.push(`${e.event.action}@${e.index}`))
+    run(kv, { _tag: "set", key: "/other", value: "1" })
+    run(kv, { _tag: "set", key: "/w", value: "1" })
+    run(kv, { _tag: "set", key: "/w", value: "2" })
+    expect(seen).toEqual(["set@2"])
+    kv.watch("/w", { waitIndex: 3 }, (e) => seen.push(`past ${e.event.node.value}@${e.index}`))
+    expect(seen).toEqual(["set@2", "past 2@3"])
+    kv.watch("/", { recursive: true }, (e) => seen.push(`tree ${e.key}`))
+    run(kv, { _tag: "set", key: "/x/y", value: "1" })
+    expect(seen.at(-1)).toBe("tree /x/y")
+    for (let i = 0; i < 1100; i++) run(kv, { _tag: "set", key: "/spam", value: String(i) })
+    const w = kv.watch("/w", { waitIndex: 2 }, () => {})
+    expect(w.error).toMatchObject({ errorCode: 401 })
+  })
+
+  it("is deterministic: two stores applying the same commands agree on every result", () => {
+    const keyArb = fc.constantFrom("/a", "/b", "/d/x", "/d")
+    const cmdArb: fc.Arbitrary<Command> = fc.oneof(
+      fc.record({ _tag: fc.constant("set" as const), key: keyArb, value: fc.string({ maxLength: 3 }) }),
+      fc.record({ _tag: fc.constant("set" as const), key: keyArb, value: fc.string({ maxLength: 3 }), prevExist: fc.boolean() }),
+      fc.record({ _tag: fc.constant("set" as const), key: keyArb, value: fc.string({ maxLength: 3 }), prevValue: fc.string({ maxLength: 3 }) }),
+      fc.record({ _tag: fc.constant("delete" as const), key: keyArb, recursive: fc.boolean() }),
+      fc.record({ _tag: fc.constant("post" as const), key: keyArb, value: fc.string({ maxLength: 3 }) }),
+    )
+    fc.assert(
+      fc.property(fc.array(cmdArb, { maxLength: 40 }), (cmds) => {
+        const a = new KvStore()
+        const b = new KvStore()
+        for (const c of cmds) expect(run(a, c)).toEqual(run(b, c))
+        expect(a.get("/", { recursive: true, sorted: true })).toEqual(b.get("/", { recursive: true, sorted: true }))
+      }),
+    )
+  })
+
+  it("an entry that is not a command (a model value) applies as a no-op", () => {
+    const kv = new KvStore()
+    expect(kv.apply(1, "v1")).toBeUndefined()
+    expect(kv.index).toBe(1)
+  })
+})
