@@ -77,7 +77,11 @@ const roleTimers = (before: RaftState, after: RaftState): ReadonlyArray<Fx> => {
  */
 const step = (ctx: Ctx, before: RaftState, after: RaftState, effects: ReadonlyArray<Fx>): RaftStep => {
   const timers = roleTimers(before, after)
-  const all = timers.length === 0 ? effects : [...timers, ...effects]
+  // A role change already sets the timers it needs; a rule's own restart of the same timer is then redundant.
+  const all =
+    timers.length === 0
+      ? effects
+      : [...timers, ...effects.filter((e) => !(e._tag === "SetTimer" && timers.some((t) => t._tag === "SetTimer" && t.timer === e.timer)))]
   return sameDurable(before, after) ? { state: after, effects: all } : { state: after, persist: durableOf(ctx, after), effects: all }
 }
 
@@ -139,7 +143,10 @@ export const handleRequestVote = (ctx: Ctx, s0: RaftState, from: NodeId, m: Requ
   const grant = m.term === s.currentTerm && logOk && (s.votedFor === null || s.votedFor === from)
   const next = grant ? { ...s, votedFor: from } : s
   const response: RequestVoteResponse = { _tag: "RequestVoteResponse", term: next.currentTerm, voteGranted: grant }
-  return step(ctx, s0, next, [send(from, response)])
+  // Granting a vote restarts the election timeout ("…without receiving AppendEntries RPC from current
+  // leader or granting vote to candidate"). The checker lets an armed timer fire at any moment, so this
+  // matters to running nodes only.
+  return step(ctx, s0, next, grant ? [setTimer(ELECTION), send(from, response)] : [send(from, response)])
 }
 
 /** "If votes received from majority of servers: become leader." */
@@ -205,14 +212,15 @@ export const handleAppendEntries = (ctx: Ctx, s0: RaftState, from: NodeId, m: Ap
     m.prevLogIndex === 0 || (m.prevLogIndex <= s.log.length && s.log[m.prevLogIndex - 1]!.term === m.prevLogTerm)
   if (!logOk) {
     const refuse: AppendEntriesResponse = { _tag: "AppendEntriesResponse", term: s.currentTerm, success: false, matchIndex: 0 }
-    return step(ctx, s0, s, [send(from, refuse)])
+    return step(ctx, s0, s, [setTimer(ELECTION), send(from, refuse)])
   }
   const log = mergeEntries(s.log, m.prevLogIndex, m.entries)
   const lastNew = m.prevLogIndex + m.entries.length
   const commitIndex = Math.max(s.commitIndex, Math.min(m.leaderCommit, lastNew))
   const next: RaftState = { ...s, log, commitIndex }
   const ok: AppendEntriesResponse = { _tag: "AppendEntriesResponse", term: s.currentTerm, success: true, matchIndex: lastNew }
-  return step(ctx, s0, next, [send(from, ok)])
+  // An AppendEntries from the current leader restarts the election timeout.
+  return step(ctx, s0, next, [setTimer(ELECTION), send(from, ok)])
 }
 
 /**

@@ -94,8 +94,14 @@ describe("quorum cluster raft (real processes on loopback)", () => {
         return r?.status === 201 || r?.status === 200 ? r : undefined
       })
       expect(put.json).toMatchObject({ action: "set", node: { key: "/a", value: "1" } })
-      const got = await http("GET", `${followers[1]}/v2/keys/a`)
-      expect(got?.json).toMatchObject({ action: "get", node: { key: "/a", value: "1" } })
+      // A linearizable read can time out on a loaded machine (the read index needs a heartbeat round): retry.
+      const readKey = (url: string, key: string) =>
+        retry(`a read of ${key}`, async () => {
+          const r = await http("GET", `${url}/v2/keys/${key}`)
+          return r?.status === 200 ? r : undefined
+        })
+      const got = await readKey(followers[1]!, "a")
+      expect(got.json).toMatchObject({ action: "get", node: { key: "/a", value: "1" } })
 
       process.kill(leader.pid, "SIGKILL")
       const t0 = Date.now()
@@ -109,7 +115,7 @@ describe("quorum cluster raft (real processes on loopback)", () => {
       const next = await retry("the new leader", () => leaderOf(leader.id))
       expect(next.id).not.toBe(leader.id)
       expect(next.term).toBeGreaterThan(leader.term)
-      expect((await http("GET", `${followers[0]}/v2/keys/a`))?.json).toMatchObject({ node: { value: "1" } })
+      expect((await readKey(followers[0]!, "a")).json).toMatchObject({ node: { value: "1" } })
       process.stdout.write(`smoke: leader ${leader.id} killed; next acknowledged write after ${failoverMs} ms (new leader ${next.id})\n`)
 
       cluster.kill("SIGTERM")
