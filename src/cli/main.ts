@@ -6,6 +6,7 @@
 import { Cause, Effect, Exit, Layer, Option } from "effect"
 import { Argument, CliConfig, CliError, CliOutput, Command, Flag, GlobalFlag } from "effect/cli"
 import { checkCommand } from "./check-command.ts"
+import { validateEventsCommand } from "./events-command.ts"
 import { simulateCommand } from "./simulate-command.ts"
 import { nodeCliEnvironment } from "./environment.ts"
 import { ExitCode } from "./exit-codes.ts"
@@ -212,9 +213,26 @@ const traceShow = Command.make(
   ]),
 )
 
-const traceValidate = Command.make("validate", { file: traceFile }, (input) => exitWith(() => traceValidateCommand(input.file))).pipe(
+const traceValidate = Command.make(
+  "validate",
+  {
+    file: traceFile.pipe(Argument.optional),
+    events: Flag.String("events").pipe(
+      Flag.withDescription("Instead of a trace file: a cluster's data directory; every step its nodes logged must be legal"),
+      Flag.optional,
+    ),
+    protocol: Flag.String("protocol").pipe(Flag.withDescription("The protocol the nodes ran (with --events)"), Flag.withDefault("raft")),
+  },
+  (input) =>
+    exitWith(() => {
+      const file = optional(input.file)
+      const events = optional(input.events)
+      if ((file === undefined) === (events === undefined)) throw new UsageError("give either a trace FILE or --events DIR")
+      return events !== undefined ? validateEventsCommand(events, input.protocol) : traceValidateCommand(file!)
+    }),
+).pipe(
   Command.withDescription(
-    "Replay a trace against its protocol, model and variant: exit 0 if every step is legal and the last breaks the recorded property, 1 naming the first illegal step",
+    "Replay a trace against its protocol, model and variant: exit 0 if every step is legal and the last breaks the recorded property, 1 naming the first illegal step. With --events DIR, check a cluster run instead",
   ),
 )
 

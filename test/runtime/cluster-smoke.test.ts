@@ -1,10 +1,11 @@
 /**
  * Smoke test with real processes on loopback: `quorum cluster raft --nodes 3` elects a leader, a write to a
  * follower (proxied to the leader) is readable from another node, the leader is killed with SIGKILL, a new
- * leader accepts writes and still has the old key, and SIGTERM stops the cluster cleanly (exit code 0).
+ * leader accepts writes and still has the old key, and SIGTERM stops the cluster cleanly (exit code 0). The
+ * crash test under load then validates every node's event log against the spec (conformance).
  * No wall-clock limits: every wait polls with a generous retry count.
  */
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -193,6 +194,11 @@ describe("quorum cluster raft (real processes on loopback)", () => {
       process.stdout.write(`crash test: ${acked.size} acknowledged writes (${attempts} attempts) all readable after 2 kills\n`)
       cluster.kill("SIGTERM")
       expect(await exited).toBe(0)
+      // Conformance: every step the three processes logged, across both kills and restarts, is a legal
+      // transition of the spec.
+      const validated = spawnSync(process.execPath, [bin, "trace", "validate", "--events", crashDir], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })
+      expect(validated.status, validated.stdout + validated.stderr).toBe(0)
+      expect(validated.stdout).toContain("is a legal transition of raft")
     } catch (e) {
       process.stderr.write(`cluster output:\n${output.slice(-5000)}\n`)
       throw e

@@ -1,0 +1,50 @@
+/**
+ * `quorum trace validate --events DIR`: checks a whole cluster run (every node's events.ndjson under DIR)
+ * against the spec — every logged step must be a legal transition. See src/runtime/conformance.ts.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { faithfulFlags, runtimeConfig } from "../runtime/raft/config.ts"
+import { validateEvents } from "../runtime/conformance.ts"
+import { protocols } from "../../spec/registry.ts"
+import { ExitCode } from "./exit-codes.ts"
+import { colorsFor } from "./render.ts"
+import { UsageError } from "./resolve.ts"
+
+/** Protocols that run as nodes, with the config and variant their nodes use. */
+const hosted: Readonly<Record<string, () => { config: unknown; variant: unknown }>> = {
+  raft: () => ({ config: runtimeConfig(), variant: faithfulFlags() }),
+}
+
+export const validateEventsCommand = (dir: string, protocolName: string): number => {
+  const setup = hosted[protocolName]
+  const protocol = protocols[protocolName]
+  if (setup === undefined || protocol === undefined) {
+    throw new UsageError(`no running nodes for protocol "${protocolName}"; nodes run: ${Object.keys(hosted).join(", ")}`)
+  }
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`${dir} is not a directory of node data`)
+  const events = new Map<string, ReadonlyArray<string>>()
+  for (const entry of fs.readdirSync(dir).sort()) {
+    const file = path.join(dir, entry, "events.ndjson")
+    if (!fs.existsSync(file)) continue
+    events.set(entry, fs.readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0))
+  }
+  if (events.size === 0) throw new UsageError(`${dir} holds no <node>/events.ndjson files`)
+  const { config, variant } = setup()
+  const report = validateEvents({ protocol, config, variant, events })
+  const c = colorsFor(process.stdout)
+  const lines: string[] = []
+  for (const [id, n] of Object.entries(report.nodes)) {
+    lines.push(`  ${id}: ${n.steps} steps (${n.restarts} starts), ${n.sends} sends, ${n.events} events`)
+  }
+  if (report.ok) {
+    process.stdout.write(`${c.green("✓")} every logged step of ${dir} is a legal transition of ${protocolName}\n${lines.join("\n")}\n`)
+  } else {
+    process.stdout.write(`${c.red("✗")} ${dir} does not conform to ${protocolName}\n${lines.join("\n")}\n`)
+    for (const p of report.problems.slice(0, 20)) process.stdout.write(`  ${p}\n`)
+    if (report.problems.length > 20) process.stdout.write(`  … and ${report.problems.length - 20} more\n`)
+  }
+  for (const w of report.warnings.slice(0, 5)) process.stdout.write(`  ${c.yellow("warning:")} ${w}\n`)
+  if (report.warnings.length > 5) process.stdout.write(`  … and ${report.warnings.length - 5} more warnings\n`)
+  return report.ok ? ExitCode.ok : ExitCode.violation
+}

@@ -1,0 +1,179 @@
+/**
+ * Conformance of a cluster run to the spec: every step a running node logged (events.ndjson) must be a
+ * legal transition of the protocol. For each node the validator replays the logged events through the
+ * spec's own `recover`/`handle` and checks that the state reached has the logged digest, that the step
+ * persisted exactly when the log says it did, and that every message the node logged as sent was one its
+ * steps asked to send. Across nodes, a delivered message with no matching send is reported as a warning
+ * only: a kill -9 can lose the sender's last buffered event lines.
+ */
+import { Schema } from "effect"
+import { canonical } from "../../checker/canonical.ts"
+import { makeContext, nodeId, type AnyProtocol, type Event, type NodeId, type Step } from "../../spec/kernel/protocol.ts"
+import { stateDigest } from "./digest.ts"
+
+export interface NodeConformance {
+  readonly events: number
+  readonly steps: number
+  readonly restarts: number
+  readonly sends: number
+}
+
+export interface ConformanceReport {
+  readonly ok: boolean
+  readonly nodes: Readonly<Record<string, NodeConformance>>
+  /** Illegal steps: a state, persist or send the spec does not produce. Empty when `ok`. */
+  readonly problems: ReadonlyArray<string>
+  /** Cross-node mismatches that a kill -9 can explain. */
+  readonly warnings: ReadonlyArray<string>
+}
+
+export interface ConformanceInput {
+  readonly protocol: AnyProtocol
+  readonly config: unknown
+  readonly variant: unknown
+  /** Each node's event lines, in the order it wrote them. */
+  readonly events: ReadonlyMap<string, ReadonlyArray<string>>
+}
+
+type Line = Record<string, unknown>
+
+/** Multiset of canonical texts. */
+class Bag {
+  private readonly counts = new Map<string, number>()
+  add(key: string): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1)
+  }
+  take(key: string): boolean {
+    const n = this.counts.get(key) ?? 0
+    if (n === 0) return false
+    if (n === 1) this.counts.delete(key)
+    else this.counts.set(key, n - 1)
+    return true
+  }
+}
+
+export const validateEvents = (input: ConformanceInput): ConformanceReport => {
+  const { protocol } = input
+  const ids = [...input.events.keys()].sort().map(nodeId)
+  const decodeMessage = Schema.decodeUnknownSync(protocol.schemas.message)
+  const decodeDurable = Schema.decodeUnknownSync(protocol.schemas.durable)
+  const decodeRequest = Schema.decodeUnknownSync(protocol.schemas.clientRequest)
+  const problems: string[] = []
+  const warnings: string[] = []
+  const nodes: Record<string, NodeConformance> = {}
+  /** Messages each node logged as sent, keyed by (from, to, msg). */
+  const sent = new Bag()
+  const delivered: Array<{ key: string; where: string }> = []
+
+  for (const id of ids) {
+    const ctx = makeContext(id, ids, input.config, input.variant)
+    const lines = input.events.get(id)!
+    let state: unknown
+    let up = false
+    let steps = 0
+    let restarts = 0
+    let sends = 0
+    /** Sends the spec asked for and the node has not logged yet (they leave after their persist). */
+    let expectedSends = new Bag()
+    const fail = (k: number, why: string) => problems.push(`${id} event ${k + 1}: ${why}`)
+    const takeStep = (k: number, line: Line, step: Step<unknown, unknown, unknown, unknown>, what: string): void => {
+      steps++
+      state = step.state
+      const digest = stateDigest(step.state)
+      if (line.digest !== digest) fail(k, `${what} leads the spec to a state with digest ${digest}, the node logged ${String(line.digest)}`)
+      const persisted = line.persist === true
+      if (persisted !== (step.persist !== undefined)) {
+        fail(k, `${what}: the spec ${step.persist === undefined ? "persists nothing" : "persists"} but the node logged ${persisted ? "a persist" : "none"}`)
+      }
+      for (const e of step.effects) if (e._tag === "Send") expectedSends.add(canonical([e.to, e.msg]))
+    }
+    for (let k = 0; k < lines.length; k++) {
+      let line: Line
+      try {
+        line = JSON.parse(lines[k]!) as Line
+      } catch {
+        // A kill -9 can tear the last line a process wrote; anything else unreadable is a problem.
+        const next = lines[k + 1]
+        if (next === undefined || next.includes('"ev":"restart"')) continue
+        fail(k, "not a JSON line")
+        continue
+      }
+      try {
+        switch (line.ev) {
+          case "restart": {
+            restarts++
+            up = true
+            expectedSends = new Bag()
+            const disk = line.disk === null || line.disk === undefined ? undefined : decodeDurable(line.disk)
+            takeStep(k, { ...line, persist: false }, protocol.recover(ctx, disk), "restart")
+            break
+          }
+          case "deliver":
+          case "timer":
+          case "client":
+          case "internal": {
+            if (!up) {
+              fail(k, `${String(line.ev)} before the node started`)
+              break
+            }
+            const event = toEvent(line, decodeMessage, decodeRequest)
+            if (event._tag === "Deliver") {
+              delivered.push({ key: canonical([event.from, id, event.msg]), where: `${id} event ${k + 1}` })
+            }
+            takeStep(k, line, protocol.handle(ctx, state, event), describe(event))
+            break
+          }
+          case "send": {
+            sends++
+            const msg = decodeMessage(line.msg)
+            const key = canonical([line.to, msg])
+            if (!expectedSends.take(key)) fail(k, `sent ${protocol.messageKind(msg)} to ${String(line.to)}, which no step of the spec asked for`)
+            sent.add(canonical([id, line.to, msg]))
+            break
+          }
+          case "persist":
+            break // the digest of the durable value; persist flags are checked on the steps themselves
+          default:
+            fail(k, `unknown event ${JSON.stringify(line.ev)}`)
+        }
+      } catch (error) {
+        fail(k, `does not decode: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`)
+      }
+    }
+    nodes[id] = { events: lines.length, steps, restarts, sends }
+  }
+  for (const d of delivered) {
+    if (!sent.take(d.key)) warnings.push(`${d.where}: delivered a message its sender never logged as sent (lost event lines?)`)
+  }
+  return { ok: problems.length === 0, nodes, problems, warnings }
+}
+
+const toEvent = (
+  line: Line,
+  decodeMessage: (u: unknown) => unknown,
+  decodeRequest: (u: unknown) => unknown,
+): Event<unknown, unknown> => {
+  switch (line.ev) {
+    case "deliver":
+      return { _tag: "Deliver", from: nodeId(String(line.from)) as NodeId, msg: decodeMessage(line.msg) }
+    case "timer":
+      return { _tag: "Timeout", timer: String(line.timer) }
+    case "client":
+      return { _tag: "Client", request: decodeRequest(line.request) }
+    default:
+      return { _tag: "Internal", action: line.action as { name: string; arg?: string } }
+  }
+}
+
+const describe = (event: Event<unknown, unknown>): string => {
+  switch (event._tag) {
+    case "Deliver":
+      return `a delivery from ${event.from}`
+    case "Timeout":
+      return `timeout ${event.timer}`
+    case "Client":
+      return "a client request"
+    case "Internal":
+      return `internal ${event.action.name}`
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Conformance: the steps running nodes log are legal transitions of the spec, across elections, client
+ * writes, a crash and a restart; and a tampered log is caught, naming the node and the event.
+ */
+import { describe, expect, it } from "vitest"
+import { nodeId } from "../../spec/kernel/protocol.ts"
+import { raft } from "../../spec/raft/index.ts"
+import { validateEvents } from "../../src/runtime/conformance.ts"
+import { faithfulFlags, runtimeConfig } from "../../src/runtime/raft/config.ts"
+import { SimCluster } from "./sim-cluster.ts"
+
+/** Runs a cluster with writes, a leader crash and its restart; returns every node's whole event log. */
+const recordedRun = async (): Promise<Map<string, string[]>> => {
+  const c = new SimCluster({ seed: 5 })
+  const logs = new Map<string, string[]>(c.ids.map((id) => [id, []]))
+  const collect = (id: string) => logs.get(id)!.push(...c.events.get(nodeId(id))!.lines)
+  await c.startAll()
+  await c.until(() => c.leaders().length === 1, "a leader")
+  for (let i = 0; i < 5; i++) await c.drive(c.leaders()[0]!.propose({ _tag: "set", key: `/k${i}`, value: String(i) }))
+  const leader = c.leaders()[0]!.id
+  const durable = c.crash(leader)
+  collect(leader)
+  await c.until(() => c.leaders().length === 1, "a new leader")
+  await c.drive(c.leaders()[0]!.propose({ _tag: "set", key: "/after", value: "crash" }))
+  await c.restart(leader, durable)
+  await c.clock.advance(500)
+  for (const id of c.ids) collect(id)
+  return logs
+}
+
+const validate = (events: Map<string, string[]>) =>
+  validateEvents({ protocol: raft, config: runtimeConfig(), variant: faithfulFlags(), events })
+
+describe("validating a cluster run against the spec", () => {
+  it("accepts every step of a run with writes, a crash and a restart", async () => {
+    const report = validate(await recordedRun())
+    expect(report.problems).toEqual([])
+    expect(report.ok).toBe(true)
+    const total = Object.values(report.nodes)
+    expect(total.reduce((a, n) => a + n.steps, 0)).toBeGreaterThan(50)
+    expect(total.reduce((a, n) => a + n.restarts, 0)).toBe(4)
+  })
+
+  it("names the node and event of a state the spec does not produce", async () => {
+    const logs = await recordedRun()
+    const n2 = logs.get("n2")!
+    const at = n2.findIndex((l) => l.includes('"ev":"deliver"'))
+    n2[at] = n2[at]!.replace(/"digest":"[0-9a-f]+"/, '"digest":"0000000000000000"')
+    const report = validate(logs)
+    expect(report.ok).toBe(false)
+    expect(report.problems[0]).toMatch(new RegExp(`^n2 event ${at + 1}: a delivery from n\\d leads the spec to a state with digest`))
+  })
+
+  it("catches a message the spec never asked to send", async () => {
+    const logs = await recordedRun()
+    const n1 = logs.get("n1")!
+    n1.push('{"t":0,"node":"n1","ev":"send","to":"n2","msg":{"_tag":"RequestVote","term":99,"lastLogIndex":0,"lastLogTerm":0}}')
+    const report = validate(logs)
+    expect(report.problems.some((p) => p.includes("sent RequestVote to n2, which no step of the spec asked for"))).toBe(true)
+  })
+})
