@@ -1,12 +1,20 @@
 /**
- * `npm run bench:cluster [-- --writes N --inflight K --sequential M --no-events --keep]`: a 3-node Raft cluster
- * on loopback, started exactly as a user would (`quorum cluster raft`), measured through its etcd v2 API:
+ * `npm run bench:cluster [-- --writes N --inflight K --sequential M --no-events --keep --compare]`: a 3-node
+ * Raft cluster on loopback, started exactly as a user would (`quorum cluster raft`), measured through its etcd
+ * v2 API:
  *
  * 1. throughput: N writes (default 20,000) of 128-byte values, K (64) in flight, sent to the leader;
  * 2. sequential write latency, one write at a time (p50 / p99);
- * 3. failover: kill -9 of the leader → the next write acknowledged by a surviving node.
+ * 3. failover: kill -9 of the leader → the first write acknowledged by a surviving node (every survivor gets a
+ *    fresh PUT every 10 ms, each on its own connection and abandoned after 2 s, so one write stuck on a dead
+ *    leader does not hide a later success).
  *
- * Prints a table. Everything runs on this machine; the data directory is removed afterwards unless --keep.
+ * `--compare` runs the same workload, with the same client code, against a 3-member etcd 3.4 cluster (Debian's
+ * `etcd-server`, /usr/bin/etcd, v2 API enabled; see `bench-etcd.ts`) after ours, and prints one table with a
+ * column per system. Both keep their default durability: our nodes fdatasync their log per group commit, etcd
+ * fsyncs its WAL. `--etcd-heartbeat-ms H --etcd-election-ms T` change etcd's timers (defaults 100 / 1000 ms).
+ *
+ * Everything runs on this machine; data directories are removed afterwards unless --keep.
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -15,28 +23,35 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { ETCD_BIN, etcdLeader, etcdVersion, startEtcd } from "./bench-etcd.ts"
 
 const args = process.argv.slice(2)
 const flag = (name: string, fallback: number): number => {
   const i = args.indexOf(`--${name}`)
   return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : fallback
 }
+const optionalFlag = (name: string): number | undefined => (args.includes(`--${name}`) ? flag(name, NaN) : undefined)
 const WRITES = flag("writes", 20_000)
 const INFLIGHT = flag("inflight", 64)
 const SEQUENTIAL = flag("sequential", 1000)
 const EVENTS = !args.includes("--no-events")
 const KEEP = args.includes("--keep")
 const FAILOVER = !args.includes("--no-failover")
+const COMPARE = args.includes("--compare")
+const ETCD_HEARTBEAT_MS = optionalFlag("etcd-heartbeat-ms")
+const ETCD_ELECTION_MS = optionalFlag("etcd-election-ms")
 
 const bin = fileURLToPath(new URL("../cli/quorum.mjs", import.meta.url))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const agent = new http.Agent({ keepAlive: true, maxSockets: INFLIGHT })
+const FORM = { "content-type": "application/x-www-form-urlencoded" }
 
-const request = (method: string, url: string, body?: string): Promise<{ status: number; body: string }> =>
+type Response = { status: number; body: string }
+
+const request = (agent: http.Agent, method: string, url: string, body?: string): Promise<Response> =>
   new Promise((resolve, reject) => {
     const req = http.request(
       url,
-      { method, agent, headers: body === undefined ? {} : { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body) } },
+      { method, agent, headers: body === undefined ? {} : { ...FORM, "content-length": Buffer.byteLength(body) } },
       (res) => {
         let text = ""
         res.setEncoding("utf8")
@@ -57,10 +72,143 @@ const portFree = (port: number): Promise<boolean> =>
     s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)))
   })
 
+/** A base port B with B+1..3 (peers) and B+1001..1003 (clients) free. */
 const freeBase = async (): Promise<number> => {
   for (;;) {
     const base = 20000 + Math.floor(Math.random() * 30000)
     if ((await Promise.all([1, 2, 3, 1001, 1002, 1003].map((d) => portFree(base + d)))).every(Boolean)) return base
+  }
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+const ms = (x: number): string => `${x.toFixed(2)} ms`
+const value = (i: number): string => `v${i}-`.padEnd(128, "x")
+
+/** What the workload needs from a running cluster. */
+interface Leader {
+  readonly id: string
+  readonly url: string
+  readonly pid: number
+}
+interface Target {
+  readonly name: string
+  readonly urls: ReadonlyArray<string>
+  readonly leader: (exclude?: string) => Promise<Leader>
+}
+
+interface Result {
+  readonly seconds: number
+  readonly throughput: number
+  readonly load: ReadonlyArray<number>
+  readonly seq: ReadonlyArray<number>
+  readonly failoverMs: number
+  /** The leader when the load started, the one killed, the one after. */
+  readonly startLeader: string
+  readonly leader: string
+  readonly newLeader: string
+  readonly failed: number
+}
+
+/**
+ * Time from now until a PUT to one of `urls` is acknowledged (2xx): every url gets a fresh request every 10 ms,
+ * each on its own connection and given up after 2 s. NaN if nothing is acknowledged within 60 s.
+ */
+const firstAck = (urls: ReadonlyArray<string>): Promise<number> =>
+  new Promise((resolve) => {
+    const t0 = performance.now()
+    const pending = new Set<http.ClientRequest>()
+    const body = "value=1"
+    let done = false
+    const finish = (result: number) => {
+      if (done) return
+      done = true
+      clearInterval(timer)
+      clearTimeout(deadline)
+      for (const req of pending) req.destroy()
+      resolve(result)
+    }
+    const probe = (url: string) => {
+      const req = http.request(
+        `${url}/v2/keys/failover`,
+        { method: "PUT", agent: false, headers: { ...FORM, "content-length": Buffer.byteLength(body) } },
+        (res) => {
+          res.resume()
+          res.on("end", () => {
+            pending.delete(req)
+            if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300) finish(performance.now() - t0)
+          })
+          res.on("error", () => pending.delete(req))
+        },
+      )
+      req.on("error", () => pending.delete(req))
+      req.setTimeout(2000, () => req.destroy())
+      pending.add(req)
+      req.end(body)
+    }
+    const round = () => {
+      for (const url of urls) probe(url)
+    }
+    const timer = setInterval(round, 10)
+    const deadline = setTimeout(() => finish(NaN), 60_000)
+    round()
+  })
+
+const runWorkload = async (target: Target): Promise<Result> => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: INFLIGHT })
+  try {
+    const put = (url: string, key: string, v: string) => request(agent, "PUT", `${url}/v2/keys/${key}`, `value=${v}`)
+    const leader = await target.leader()
+    // Let the first entries commit and every connection settle.
+    for (let i = 0; i < 500; i++) {
+      if ((await put(leader.url, "warmup", "1").catch(() => ({ status: 0, body: "" }))).status < 300) break
+      await sleep(20)
+    }
+
+    process.stderr.write(`[${target.name}] throughput: ${WRITES} writes, ${INFLIGHT} in flight, to leader ${leader.id}…\n`)
+    const load: number[] = []
+    let next = 0
+    let failed = 0
+    const t0 = performance.now()
+    const worker = async (): Promise<void> => {
+      while (next < WRITES) {
+        const i = next++
+        const s = performance.now()
+        const r = await put(leader.url, `bench/${i}`, value(i)).catch(() => ({ status: 0, body: "" }))
+        if (r.status >= 300 || r.status === 0) failed++
+        load.push(performance.now() - s)
+      }
+    }
+    await Promise.all(Array.from({ length: INFLIGHT }, worker))
+    const seconds = (performance.now() - t0) / 1000
+    load.sort((a, b) => a - b)
+
+    const seqLeader = await target.leader()
+    process.stderr.write(`[${target.name}] sequential: ${SEQUENTIAL} writes one at a time, to leader ${seqLeader.id}…\n`)
+    const seq: number[] = []
+    for (let i = 0; i < SEQUENTIAL; i++) {
+      const s = performance.now()
+      const r = await put(seqLeader.url, `seq/${i % 100}`, value(i)).catch(() => ({ status: 0, body: "" }))
+      if (r.status >= 300 || r.status === 0) failed++
+      seq.push(performance.now() - s)
+    }
+    seq.sort((a, b) => a - b)
+
+    let failoverMs = NaN
+    let newLeader = "-"
+    let victim = leader
+    if (FAILOVER) {
+      // Leadership may have moved during the load: kill the leader of now.
+      victim = await target.leader()
+      if (victim.id !== leader.id) process.stderr.write(`[${target.name}] leadership moved during the run: ${leader.id} → ${victim.id}\n`)
+      process.stderr.write(`[${target.name}] failover: kill -9 of leader ${victim.id}…\n`)
+      const survivors = target.urls.filter((u) => u !== victim.url)
+      process.kill(victim.pid, "SIGKILL")
+      failoverMs = await firstAck(survivors)
+      newLeader = (await target.leader(victim.id)).id
+    }
+    return { seconds, throughput: WRITES / seconds, load, seq, failoverMs, startLeader: leader.id, leader: victim.id, newLeader, failed }
+  } finally {
+    agent.destroy()
   }
 }
 
@@ -72,31 +220,8 @@ interface Status {
   pid: number
 }
 
-const status = async (url: string): Promise<Status | undefined> => {
-  try {
-    const r = await request("GET", `${url}/quorum/status`)
-    return JSON.parse(r.body) as Status
-  } catch {
-    return undefined
-  }
-}
-
-const waitLeader = async (urls: ReadonlyArray<string>, exclude?: string): Promise<{ url: string; status: Status }> => {
-  for (let i = 0; i < 3000; i++) {
-    for (const url of urls) {
-      const s = await status(url)
-      if (s?.role === "Leader" && s.id !== exclude) return { url, status: s }
-    }
-    await sleep(20)
-  }
-  throw new Error("no leader")
-}
-
-const percentile = (sorted: ReadonlyArray<number>, p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-const ms = (x: number): string => `${x.toFixed(2)} ms`
-const value = (i: number): string => `v${i}-`.padEnd(128, "x")
-
-const main = async (): Promise<void> => {
+/** Our cluster, started as `quorum cluster raft`, measured, stopped. */
+const benchQuorum = async (): Promise<Result> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-bench-"))
   const base = await freeBase()
   const urls = [1, 2, 3].map((i) => `http://127.0.0.1:${base + 1000 + i}`)
@@ -109,85 +234,128 @@ const main = async (): Promise<void> => {
   cluster.stdout.on("data", (c: Buffer) => (log += c.toString()))
   cluster.stderr.on("data", (c: Buffer) => (log += c.toString()))
   const exited = new Promise<void>((resolve) => cluster.on("exit", () => resolve()))
+  const statusAgent = new http.Agent({ keepAlive: true })
+  const status = async (url: string): Promise<Status | undefined> => {
+    try {
+      return JSON.parse((await request(statusAgent, "GET", `${url}/quorum/status`)).body) as Status
+    } catch {
+      return undefined
+    }
+  }
   try {
-    process.stderr.write(`starting a 3-node Raft cluster in ${dir} (events ${EVENTS ? "on" : "off"})…\n`)
-    let { url: leaderUrl, status: leader } = await waitLeader(urls)
-    // Let the no-op commit and every connection settle.
-    for (let i = 0; i < 200; i++) {
-      if ((await request("PUT", `${leaderUrl}/v2/keys/warmup`, "value=1")).status < 300) break
-      await sleep(20)
-    }
-
-    process.stderr.write(`throughput: ${WRITES} writes, ${INFLIGHT} in flight, to leader ${leader.id}…\n`)
-    const latencies: number[] = []
-    let next = 0
-    let failed = 0
-    const t0 = performance.now()
-    const worker = async (): Promise<void> => {
-      while (next < WRITES) {
-        const i = next++
-        const s = performance.now()
-        const r = await request("PUT", `${leaderUrl}/v2/keys/bench/${i}`, `value=${value(i)}`).catch(() => ({ status: 0, body: "" }))
-        if (r.status >= 300) failed++
-        latencies.push(performance.now() - s)
-      }
-    }
-    await Promise.all(Array.from({ length: INFLIGHT }, worker))
-    const seconds = (performance.now() - t0) / 1000
-    latencies.sort((a, b) => a - b)
-
-    process.stderr.write(`sequential: ${SEQUENTIAL} writes one at a time…\n`)
-    const seq: number[] = []
-    for (let i = 0; i < SEQUENTIAL; i++) {
-      const s = performance.now()
-      const r = await request("PUT", `${leaderUrl}/v2/keys/seq/${i % 100}`, `value=${value(i)}`)
-      if (r.status >= 300) failed++
-      seq.push(performance.now() - s)
-    }
-    seq.sort((a, b) => a - b)
-
-    const survivors = urls.filter((u) => u !== leaderUrl)
-    let failoverMs = NaN
-    if (FAILOVER) {
-      process.stderr.write(`failover: kill -9 of leader ${leader.id}…\n`)
-      process.kill(leader.pid, "SIGKILL")
-    }
-    const k0 = performance.now()
-    for (let i = 0; FAILOVER && i < 100_000; i++) {
-      const target = survivors[i % survivors.length]!
-      const r = await request("PUT", `${target}/v2/keys/failover`, "value=1").catch(() => ({ status: 0, body: "" }))
-      if (r.status === 200 || r.status === 201) {
-        failoverMs = performance.now() - k0
-        break
-      }
-      await sleep(5)
-    }
-    if (FAILOVER) ({ url: leaderUrl, status: leader } = await waitLeader(survivors, leader.id))
-
-    const rows: Array<[string, string]> = [
-      ["writes (128-byte values)", `${WRITES.toLocaleString("en-US")}, ${INFLIGHT} in flight, to the leader`],
-      ["throughput", `${Math.round(WRITES / seconds).toLocaleString("en-US")} writes/s (${seconds.toFixed(2)} s)`],
-      ["latency under load p50 / p99", `${ms(percentile(latencies, 50))} / ${ms(percentile(latencies, 99))}`],
-      ["sequential write latency p50 / p99", `${ms(percentile(seq, 50))} / ${ms(percentile(seq, 99))} (${SEQUENTIAL} writes)`],
-      ["failover (kill -9 leader → next ack)", `${failoverMs.toFixed(0)} ms (new leader ${leader.id})`],
-      ["failed requests", String(failed)],
-      ["event logs", EVENTS ? "on" : "off"],
-    ]
-    const w = Math.max(...rows.map(([k]) => k.length))
-    const line = `+-${"-".repeat(w)}-+-${"-".repeat(Math.max(...rows.map(([, v]) => v.length)))}-+`
-    process.stdout.write(`\nRaft, 3 nodes on loopback (${os.cpus().length} cores, fdatasync per group commit)\n${line}\n`)
-    for (const [k, v] of rows) process.stdout.write(`| ${k.padEnd(w)} | ${v.padEnd(line.length - w - 7)} |\n`)
-    process.stdout.write(`${line}\n`)
+    process.stderr.write(`[quorum raft] starting a 3-node cluster in ${dir} (events ${EVENTS ? "on" : "off"})…\n`)
+    return await runWorkload({
+      name: "quorum raft",
+      urls,
+      // The node that says Leader in the highest term and that another node follows in that term (a deposed
+      // leader that has not heard of the new term yet still says Leader).
+      leader: async (exclude) => {
+        for (let i = 0; i < 3000; i++) {
+          const all = await Promise.all(urls.map(async (url) => [url, await status(url)] as const))
+          const leaders = all
+            .filter(([, s]) => s?.role === "Leader" && s.id !== exclude)
+            .filter(([, s]) => all.some(([, o]) => o !== undefined && o.id !== s!.id && o.leader === s!.id && o.term === s!.term))
+            .sort(([, a], [, b]) => b!.term - a!.term)
+          const [url, s] = leaders[0] ?? []
+          if (url !== undefined && s !== undefined) return { id: s.id, url, pid: s.pid }
+          await sleep(20)
+        }
+        throw new Error("no leader")
+      },
+    })
   } catch (e) {
     process.stderr.write(`cluster log:\n${log}\n`)
     throw e
   } finally {
-    agent.destroy()
+    statusAgent.destroy()
     cluster.kill("SIGTERM")
     await exited
     if (!KEEP) fs.rmSync(dir, { recursive: true, force: true })
     else process.stderr.write(`data kept in ${dir}\n`)
   }
+}
+
+/** A 3-member etcd cluster (bench-etcd.ts), measured with the same workload, stopped. */
+const benchEtcd = async (): Promise<Result> => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-bench-etcd-"))
+  const base = await freeBase()
+  const cluster = startEtcd({
+    dir,
+    base,
+    ...(ETCD_HEARTBEAT_MS === undefined ? {} : { heartbeatMs: ETCD_HEARTBEAT_MS }),
+    ...(ETCD_ELECTION_MS === undefined ? {} : { electionMs: ETCD_ELECTION_MS }),
+  })
+  const statusAgent = new http.Agent({ keepAlive: true })
+  const get = (url: string) => request(statusAgent, "GET", url)
+  try {
+    process.stderr.write(`[etcd ${cluster.version}] starting a 3-member cluster in ${dir}…\n`)
+    return await runWorkload({
+      name: `etcd ${cluster.version}`,
+      urls: cluster.members.map((m) => m.clientUrl),
+      leader: async (exclude) => {
+        const m = await etcdLeader(cluster, get, exclude)
+        const pid = m.proc.pid
+        if (pid === undefined) throw new Error(`etcd member ${m.name} has no pid`)
+        return { id: m.name, url: m.clientUrl, pid }
+      },
+    })
+  } catch (e) {
+    process.stderr.write(`etcd log:\n${cluster.log()}\n`)
+    throw e
+  } finally {
+    statusAgent.destroy()
+    await cluster.stop()
+    if (!KEEP) fs.rmSync(dir, { recursive: true, force: true })
+    else process.stderr.write(`data kept in ${dir}\n`)
+  }
+}
+
+const table = (columns: ReadonlyArray<readonly [string, Result]>): string => {
+  const int = (x: number) => Math.round(x).toLocaleString("en-US")
+  const rows: Array<[string, ...string[]]> = [
+    ["throughput (writes/s)", ...columns.map(([, r]) => `${int(r.throughput)} (${r.seconds.toFixed(2)} s)`)],
+    ["latency under load p50 / p99", ...columns.map(([, r]) => `${ms(percentile(r.load, 50))} / ${ms(percentile(r.load, 99))}`)],
+    ["sequential latency p50 / p99", ...columns.map(([, r]) => `${ms(percentile(r.seq, 50))} / ${ms(percentile(r.seq, 99))}`)],
+    [
+      "failover (kill -9 leader → next ack)",
+      ...columns.map(([, r]) => (FAILOVER ? `${r.failoverMs.toFixed(0)} ms (${r.leader} → ${r.newLeader})` : "skipped")),
+    ],
+    ["failed requests", ...columns.map(([, r]) => String(r.failed))],
+  ]
+  const all: Array<ReadonlyArray<string>> = [["", ...columns.map(([name]) => name)], ...rows]
+  const widths = all[0]!.map((_, c) => Math.max(...all.map((row) => (row[c] ?? "").length)))
+  const line = `+${widths.map((w) => "-".repeat(w + 2)).join("+")}+`
+  const render = (row: ReadonlyArray<string>) => `| ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(" | ")} |`
+  return [line, render(all[0]!), line, ...rows.map(render), line].join("\n")
+}
+
+const main = async (): Promise<void> => {
+  let version: string | undefined
+  if (COMPARE) {
+    version = etcdVersion()
+    if (version === undefined) {
+      process.stderr.write(
+        `--compare needs etcd 3.4 at ${ETCD_BIN}, which is missing.\n` +
+          `Install it: sudo apt-get install --no-install-recommends etcd-server (and stop the etcd service it may start: sudo systemctl disable --now etcd)\n`,
+      )
+      process.exit(2)
+    }
+  }
+  const columns: Array<readonly [string, Result]> = [["quorum raft", await benchQuorum()]]
+  if (COMPARE) columns.push([`etcd ${version}`, await benchEtcd()])
+
+  const out = [
+    "",
+    `3-node clusters on loopback, ${os.cpus().length} cores; ${WRITES.toLocaleString("en-US")} writes of 128-byte values, ${INFLIGHT} in flight, to the leader (etcd v2 keys API: PUT /v2/keys/<k> value=…); ${SEQUENTIAL} sequential writes`,
+    `durability: defaults — quorum raft fdatasyncs its log per group commit${COMPARE ? "; etcd fsyncs its WAL" : ""}; quorum raft event logs ${EVENTS ? "on" : "off"}`,
+    `timers: quorum raft election ${"300-600"} ms, heartbeat 50 ms` +
+      (COMPARE ? `; etcd election ${ETCD_ELECTION_MS ?? 1000} ms, heartbeat ${ETCD_HEARTBEAT_MS ?? 100} ms${ETCD_ELECTION_MS === undefined && ETCD_HEARTBEAT_MS === undefined ? " (its defaults)" : ""}` : ""),
+    table(columns),
+  ]
+  for (const [name, r] of columns)
+    if (r.startLeader !== r.leader) out.push(`${name}: leadership moved during the run (${r.startLeader} at the start, ${r.leader} at the kill)`)
+  if (COMPARE) out.push("ZooKeeper 3.8: not compared — there are no ZAB nodes to compare it with yet.")
+  process.stdout.write(`${out.join("\n")}\n`)
 }
 
 await main()
