@@ -115,7 +115,7 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
     ]
     // QUORUM_NODE_FLAGS: extra Node.js flags for every node process (say, --cpu-prof for profiling).
     const nodeFlags = (process.env.QUORUM_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "")
-    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } })
+    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ["ignore", "pipe", "pipe", "ipc"], env: { ...process.env, NO_COLOR: "1" } })
     children.set(m.id, child)
     pipeLines(child.stdout, tag(i, m.id))
     pipeLines(child.stderr, tag(i, m.id))

@@ -90,6 +90,9 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
     }
     process.on("SIGINT", onSignal)
     process.on("SIGTERM", onSignal)
+    // Started by `quorum cluster` (an IPC channel to it): if the cluster process dies, even by SIGKILL, the
+    // channel closes and this node stops rather than live on as an orphan holding its ports.
+    if (process.connected) process.once("disconnect", () => onSignal("SIGTERM"))
   })
   log.info("stopped")
   return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok
