@@ -12,7 +12,7 @@ import { brokenInvariant } from "./properties.ts"
 import { allocateShared, CONTROL_FULL, CONTROL_STOP, SharedSeen } from "./parallel-shared.ts"
 import type { FromWorker, LevelReport, ParallelJob, ToWorker } from "./parallel-worker.ts"
 import { possibleKinds, type Instance } from "./world.ts"
-import { expand, rebuild, type CheckOptions, type CheckReport, type StopReason, type TraceStep, type Violation } from "./search.ts"
+import { expand, rebuild, type Links, type CheckOptions, type CheckReport, type StopReason, type TraceStep, type Violation } from "./search.ts"
 
 export interface ParallelOptions extends CheckOptions {
   readonly workers: number
@@ -175,7 +175,7 @@ export const checkParallel = async (instance: Instance, options: ParallelOptions
 const toViolation = (
   instance: Instance,
   found: NonNullable<LevelReport["violation"]>,
-  links: { parents: { get(id: number): number }; ordinals: { get(id: number): number } },
+  links: { readonly parents: Links; readonly ordinals: Links },
 ): Violation => {
   switch (found.kind) {
     case "invariant":
