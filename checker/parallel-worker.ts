@@ -6,7 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads"
 import type { Fingerprint } from "./canonical.ts"
 import { SharedSeen, CONTROL_FULL, CONTROL_STOP, type SharedBuffers } from "./parallel-shared.ts"
-import { brokenInvariant, brokenTransition, WitnessTracker } from "./properties.ts"
+import { brokenInvariant, brokenTransition, ExpectedViolations, WitnessTracker } from "./properties.ts"
 import { expand } from "./search.ts"
 import { actionKind, Instance, type World } from "./world.ts"
 import { protocols } from "../spec/registry.ts"
@@ -36,6 +36,8 @@ export interface LevelReport {
   readonly coverage: Record<string, number>
   readonly witnesses: ReadonlyArray<string>
   readonly violation?: FoundViolation
+  /** Expected violations this thread saw first (the coordinator keeps one per property). */
+  readonly expected: ReadonlyArray<{ readonly property: string; readonly reason: string; readonly id: number }>
   readonly stopped: boolean
 }
 
@@ -58,6 +60,8 @@ const instance = new Instance(protocol, job.modelName, job.model, job.variant)
 const seen = new SharedSeen(job.buffers)
 const fp: Fingerprint = { hi: 0, lo: 0 }
 const tracker = new WitnessTracker(protocol)
+const expectedViolations = new ExpectedViolations(protocol, job.model.expectedViolations)
+const skipExpected = expectedViolations.names.size > 0 ? expectedViolations.names : undefined
 
 let level: World[] = []
 let levelIds: number[] = []
@@ -75,6 +79,7 @@ const expandLevel = (): LevelReport => {
   const reachedBefore = tracker.reached.length
   let generated = 0
   let violation: FoundViolation | undefined
+  const expected: Array<LevelReport["expected"][number]> = []
   let stopped = false
   for (let s = 0; s < level.length && violation === undefined; s++) {
     if ((s & 255) === 0 && stopRequested()) {
@@ -103,11 +108,12 @@ const expandLevel = (): LevelReport => {
         stopped = true
         return
       }
-      const bad = brokenInvariant(protocol, after)
+      const bad = brokenInvariant(protocol, after, skipExpected)
       if (bad !== undefined) {
         violation = { kind: "invariant", ...bad, id }
         return
       }
+      for (const b of expectedViolations.observe(after)) expected.push({ ...b, id })
       tracker.observe(after)
       next.push(after)
       nextIds.push(id)
@@ -116,7 +122,7 @@ const expandLevel = (): LevelReport => {
       violation = { kind: "deadlock", id: worldId }
     }
   }
-  return { kind: "expanded", next: next.length, generated, coverage, witnesses: tracker.reached.slice(reachedBefore), stopped, ...(violation === undefined ? {} : { violation }) }
+  return { kind: "expanded", next: next.length, generated, coverage, witnesses: tracker.reached.slice(reachedBefore), expected, stopped, ...(violation === undefined ? {} : { violation }) }
 }
 
 port.on("message", (message: ToWorker) => {

@@ -8,7 +8,7 @@
 import { Worker } from "node:worker_threads"
 import type { ModelConfig } from "../spec/kernel/protocol.ts"
 import type { Fingerprint } from "./canonical.ts"
-import { brokenInvariant } from "./properties.ts"
+import { brokenInvariant, ExpectedViolations } from "./properties.ts"
 import { allocateShared, CONTROL_FULL, CONTROL_STOP, SharedSeen } from "./parallel-shared.ts"
 import type { FromWorker, LevelReport, ParallelJob, ToWorker } from "./parallel-worker.ts"
 import { possibleKinds, type Instance } from "./world.ts"
@@ -67,6 +67,8 @@ export const checkParallel = async (instance: Instance, options: ParallelOptions
   for (const w of protocol.witnesses) witnesses[w.name] = false
   let generated = 0
   let violation: Violation | undefined
+  const expected = new ExpectedViolations(protocol, instance.model.expectedViolations)
+  const expectedFound: Violation[] = []
   let stoppedBy: StopReason | undefined
   let depth = 0
   let completeDepth = 0
@@ -85,8 +87,9 @@ export const checkParallel = async (instance: Instance, options: ParallelOptions
     instance.fingerprint(initial, fp)
     seen.visit(fp.hi, fp.lo, -1, -1)
     for (const w of protocol.witnesses) if (w.holds(initial)) witnesses[w.name] = true
-    const broken = brokenInvariant(protocol, initial)
+    const broken = brokenInvariant(protocol, initial, expected.names)
     if (broken !== undefined) violation = { ...broken, kind: "invariant", trace: [{ action: undefined, world: initial }] }
+    for (const b of expected.observe(initial)) expectedFound.push({ ...b, kind: "invariant", trace: [{ action: undefined, world: initial }] })
     await threads[0]!.ask({ kind: "take", worlds: JSON.stringify([initial]), ids: [0] })
     await Promise.all(threads.map((t) => t.ask({ kind: "advance" })))
     let levelSize = 1
@@ -103,6 +106,11 @@ export const checkParallel = async (instance: Instance, options: ParallelOptions
         generated += r.generated
         for (const [kind, n] of Object.entries(r.coverage)) coverage[kind] = (coverage[kind] ?? 0) + n
         for (const name of r.witnesses) witnesses[name] = true
+        // Threads work on the same level, so whichever saw an expected violation first, its trace is shortest.
+        for (const e of r.expected) {
+          if (expectedFound.some((v) => v.property === e.property)) continue
+          expectedFound.push(toViolation(instance, { kind: "invariant", ...e }, links))
+        }
       }
       const found = reports.map((r) => r.violation).find((v) => v !== undefined)
       if (found !== undefined) {
@@ -166,6 +174,8 @@ export const checkParallel = async (instance: Instance, options: ParallelOptions
     unreachedWitnesses: complete
       ? protocol.witnesses.map((w) => w.name).filter((n) => !witnesses[n] && (mustReach === "all" || mustReach.includes(n)))
       : [],
+    expectedViolations: expectedFound,
+    unrefutedExpectations: complete ? expected.outstanding.filter((n) => !expectedFound.some((v) => v.property === n)) : [],
   }
   if (violation !== undefined) return { result: "violation", violation, ...base }
   if (stoppedBy !== undefined) return { result: "incomplete", stoppedBy, ...base }

@@ -24,14 +24,49 @@ export const brokenTransition = (
   return undefined
 }
 
-/** The first invariant the world breaks. */
-export const brokenInvariant = (protocol: AnyProtocol, world: World): Broken | undefined => {
+/** The first invariant the world breaks, leaving out those a model expects to be broken. */
+export const brokenInvariant = (protocol: AnyProtocol, world: World, expected?: ReadonlySet<string>): Broken | undefined => {
   for (const inv of protocol.invariants) {
+    if (expected?.has(inv.name) === true) continue
     const reason = inv.check(world)
     if (reason !== undefined) return { property: inv.name, reason }
   }
   return undefined
 }
+
+/**
+ * The invariants a model expects to see broken (ModelConfig.expectedViolations), each checked only until the
+ * first world that breaks it: in BFS order that world ends a shortest counterexample.
+ */
+export class ExpectedViolations {
+  readonly names: ReadonlySet<string>
+  private pending: AnyProtocol["invariants"]
+
+  constructor(protocol: AnyProtocol, names: ReadonlyArray<string> = []) {
+    const unknown = names.filter((n) => !protocol.invariants.some((i) => i.name === n))
+    if (unknown.length > 0) throw new Error(`expectedViolations names no invariant of ${protocol.name}: ${unknown.join(", ")}`)
+    this.names = new Set(names)
+    this.pending = protocol.invariants.filter((i) => this.names.has(i.name))
+  }
+
+  get outstanding(): ReadonlyArray<string> {
+    return this.pending.map((i) => i.name)
+  }
+
+  /** The expected invariants this world breaks for the first time (usually none). */
+  observe(world: World): ReadonlyArray<Broken> {
+    if (this.pending.length === 0) return none
+    let found: Broken[] | undefined
+    for (const inv of this.pending) {
+      const reason = inv.check(world)
+      if (reason !== undefined) (found ??= []).push({ property: inv.name, reason })
+    }
+    if (found === undefined) return none
+    this.pending = this.pending.filter((i) => !found.some((b) => b.property === i.name))
+    return found
+  }
+}
+const none: ReadonlyArray<Broken> = []
 
 /** Which witnesses some explored world has reached; each is tested only until it is reached. */
 export class WitnessTracker {

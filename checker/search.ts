@@ -8,7 +8,7 @@ import { getHeapStatistics } from "node:v8"
 import type { Action } from "../spec/kernel/protocol.ts"
 import type { Fingerprint } from "./canonical.ts"
 import { FingerprintSet, IntColumn } from "./fingerprint-set.ts"
-import { brokenInvariant, brokenTransition, WitnessTracker } from "./properties.ts"
+import { brokenInvariant, brokenTransition, ExpectedViolations, WitnessTracker } from "./properties.ts"
 import { actionKind, possibleKinds, type Instance, type World } from "./world.ts"
 
 export interface Limits {
@@ -68,6 +68,10 @@ export interface CheckReport {
   readonly indexBytes: number
   /** Witnesses the model must reach that no explored world reached, on a complete run: a vacuous run. */
   readonly unreachedWitnesses: ReadonlyArray<string>
+  /** The shortest counterexample of each invariant the model expects to be broken, as found. */
+  readonly expectedViolations: ReadonlyArray<Violation>
+  /** Expected violations a complete run never found: the model no longer shows them. */
+  readonly unrefutedExpectations: ReadonlyArray<string>
 }
 
 /**
@@ -130,6 +134,9 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
   const coverage: Record<string, number> = {}
   for (const kind of possibleKinds(instance)) coverage[kind] = 0
   const tracker = new WitnessTracker(protocol)
+  const expected = new ExpectedViolations(protocol, instance.model.expectedViolations)
+  const expectedFound: Violation[] = []
+  const skipExpected = expected.names.size > 0 ? expected.names : undefined
 
   let generated = 0
   let violation: Violation | undefined
@@ -162,8 +169,9 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
   instance.fingerprint(initial, fp)
   seen.add(fp.hi, fp.lo)
   visit(initial, -1, -1)
-  const broken = brokenInvariant(protocol, initial)
+  const broken = brokenInvariant(protocol, initial, skipExpected)
   if (broken !== undefined) violation = { ...broken, kind: "invariant", trace: [{ action: undefined, world: initial }] }
+  for (const b of expected.observe(initial)) expectedFound.push({ ...b, kind: "invariant", trace: [{ action: undefined, world: initial }] })
 
   let level: World[] = [initial]
   let levelIds: number[] = [0]
@@ -202,11 +210,12 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
         instance.fingerprint(after, fp)
         if (!seen.add(fp.hi, fp.lo)) return
         const id = visit(after, worldId, k)
-        const bad = brokenInvariant(protocol, after)
+        const bad = brokenInvariant(protocol, after, skipExpected)
         if (bad !== undefined) {
           violation = { ...bad, kind: "invariant", trace: rebuild(instance, parents, ordinals, id) }
           return
         }
+        for (const b of expected.observe(after)) expectedFound.push({ ...b, kind: "invariant", trace: rebuild(instance, parents, ordinals, id) })
         next.push(after)
         nextIds.push(id)
       })
@@ -266,6 +275,8 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
     unreachedWitnesses: complete
       ? protocol.witnesses.map((w) => w.name).filter((name) => !tracker.reached.includes(name) && (mustReach === "all" || mustReach.includes(name)))
       : [],
+    expectedViolations: expectedFound,
+    unrefutedExpectations: complete ? expected.outstanding : [],
   }
   if (violation !== undefined) return { result: "violation", violation, ...base }
   if (stoppedBy !== undefined) return { result: "incomplete", stoppedBy, ...base }

@@ -208,6 +208,8 @@ describe("the verdict of a run", () => {
     neverFired: [],
     witnesses: { leadersInTwoTerms: false },
     indexBytes: 0,
+    expectedViolations: [],
+    unrefutedExpectations: [],
     unreachedWitnesses: [],
   }
 

@@ -215,7 +215,8 @@ const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
 const decodeMessage = (protocol: AnyProtocol, value: ItfValue, path: string): unknown => {
   const msg = plainData(value, path)
   const tag = isRecord(msg) ? msg._tag : undefined
-  if (typeof tag === "string" && !protocol.messageKinds.includes(tag)) {
+  // A kind may refine its tag ("SYNC DIFF" for a SYNC of mode DIFF); the tag alone must name one.
+  if (typeof tag === "string" && !protocol.messageKinds.some((k) => k === tag || k.startsWith(`${tag} `))) {
     fail(fieldPath(path, "_tag"), `unknown message kind ${JSON.stringify(tag)}; ${protocol.name} messages: ${protocol.messageKinds.join(", ")}`)
   }
   return decodeWith(protocol.schemas.message, msg, path, `${protocol.name} message`)

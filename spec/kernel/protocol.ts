@@ -168,6 +168,12 @@ export interface ModelConfig<Cfg> {
   readonly symmetry?: boolean
   /** Report a state with no enabled action as a deadlock. */
   readonly checkDeadlock?: boolean
+  /**
+   * Invariants this model is expected to refute: claims the protocol is known not to make (as TLA+ specs keep
+   * "expected violations"). The search records the shortest counterexample of each and goes on checking the
+   * rest; a complete run that never breaks one fails, because the model no longer shows what it should.
+   */
+  readonly expectedViolations?: ReadonlyArray<string>
   /** Protocol-specific bounds and settings, validated by the protocol's config Schema. */
   readonly config: Cfg
 }

@@ -46,6 +46,17 @@ export const verdictOf = (selection: Selection, report: CheckReport): Verdict =>
   if (report.result === "incomplete") {
     return { result: "incomplete", reason: stopReason(report), exitCode: ExitCode.incomplete }
   }
+  const unrefuted = report.unrefutedExpectations[0]
+  if (unrefuted !== undefined) {
+    return {
+      result: "violation",
+      property: `expected:${unrefuted}`,
+      reason:
+        `model ${selection.modelName} is expected to refute ${unrefuted}, but no explored state breaks it; ` +
+        "the model (or the spec) no longer shows the behaviour it was built to show",
+      exitCode: ExitCode.violation,
+    }
+  }
   const missed = report.unreachedWitnesses[0]
   if (missed !== undefined) {
     const description = selection.protocol.witnesses.find((w) => w.name === missed)?.description
@@ -151,12 +162,17 @@ export const checkCommand = async (options: CheckOptions): Promise<number> => {
     states = traceStates(instance, violation.trace, (a) => describeAction(selection.protocol, a))
     traceFile = writeTraceFile(selection, violation, states, path.resolve(options.out ?? "out"))
   }
+  const expected = report.expectedViolations.map((v) => {
+    const instance = new Instance(selection.protocol, selection.modelName, selection.model, selection.variantName)
+    const shown = traceStates(instance, v.trace, (a) => describeAction(selection.protocol, a))
+    return { property: v.property, reason: v.reason, steps: shown.length - 1, file: writeTraceFile(selection, v, shown, path.resolve(options.out ?? "out")) }
+  })
 
   if (options.json) {
-    process.stdout.write(JSON.stringify(jsonSummary(selection, report, verdict, traceFile, states), null, 2) + "\n")
+    process.stdout.write(JSON.stringify(jsonSummary(selection, report, verdict, traceFile, states, expected), null, 2) + "\n")
   } else {
     const colors = colorsFor(process.stdout)
-    process.stdout.write(textSummary(selection, report, verdict, traceFile, states, colors).join("\n") + "\n")
+    process.stdout.write(textSummary(selection, report, verdict, traceFile, states, expected, colors).join("\n") + "\n")
   }
   if (options.view === true) {
     // With --json, stdout holds exactly the JSON object, so the viewer's URL goes to stderr.
@@ -173,6 +189,7 @@ const jsonSummary = (
   verdict: Verdict,
   traceFile: string | undefined,
   states: ReadonlyArray<TraceState> | undefined,
+  expected: ReadonlyArray<ExpectedFound>,
 ): Record<string, unknown> => ({
   protocol: selection.protocol.name,
   model: selection.modelName,
@@ -191,7 +208,17 @@ const jsonSummary = (
   neverFired: report.neverFired,
   witnesses: report.witnesses,
   unreachedWitnesses: report.unreachedWitnesses,
+  expectedViolations: expected.map((e) => ({ property: e.property, reason: e.reason, traceLength: e.steps, trace: e.file })),
+  unrefutedExpectations: report.unrefutedExpectations,
 })
+
+/** A violation the model expects (ModelConfig.expectedViolations), found and written to `file`. */
+interface ExpectedFound {
+  readonly property: string
+  readonly reason: string
+  readonly steps: number
+  readonly file: string
+}
 
 const shownPath = (file: string): string => {
   const relative = path.relative(process.cwd(), file)
@@ -204,12 +231,18 @@ const textSummary = (
   verdict: Verdict,
   traceFile: string | undefined,
   states: ReadonlyArray<TraceState> | undefined,
+  expected: ReadonlyArray<ExpectedFound>,
   c: Colors,
 ): ReadonlyArray<string> => {
   const lines: string[] = []
   const headline =
     verdict.result === "ok"
-      ? c.green(c.bold("✓ ok: no violation, every required witness reached"))
+      ? c.green(
+          c.bold(
+            `✓ ok: no violation${report.expectedViolations.length > 0 ? " of the properties that hold" : ""}, every required witness reached` +
+              (report.expectedViolations.length > 0 ? `, ${report.expectedViolations.length} expected violation(s) found` : ""),
+          ),
+        )
       : verdict.result === "violation"
         ? c.red(c.bold(`✗ violation of ${verdict.property}`))
         : c.yellow(c.bold(`… incomplete: ${verdict.reason}`))
@@ -238,6 +271,15 @@ const textSummary = (
   const paint = { reached: c.green, missed: c.red, open: c.dim }
   const rows = table(witnesses.map((w): readonly [string, string] => [`${marks[w.status]} ${w.name}`, w.description + notes[w.status]]))
   rows.forEach((row, i) => lines.push(paint[witnesses[i]!.status](row)))
+
+  if (expected.length > 0 || report.unrefutedExpectations.length > 0) {
+    lines.push("", c.bold("expected violations") + c.dim(" (claims this model is built to refute)"))
+    for (const e of expected) {
+      lines.push(c.green(`  ✓ ${e.property} refuted in ${e.steps} steps: ${e.reason}`))
+      lines.push(c.dim(`    trace written to ${shownPath(e.file)} — see it with: quorum trace show ${shownPath(e.file)}`))
+    }
+    for (const name of report.unrefutedExpectations) lines.push(c.red(`  ✗ ${name} was never refuted`))
+  }
 
   if (verdict.result === "violation") {
     const description = propertyDescription(selection, verdict.property)

@@ -30,7 +30,10 @@ const replays = (p: AnyProtocol, model: string, variant: string, trace: Readonly
 }
 
 describe("fle models explored exhaustively (atMostOneLeadingPerRound set aside)", () => {
-  const holds = without(fle, "atMostOneLeadingPerRound")
+  const holds: AnyProtocol = {
+    ...without(fle, "atMostOneLeadingPerRound"),
+    models: Object.fromEntries(Object.entries(fle.models).map(([k, m]) => [k, { ...m, expectedViolations: [] }])),
+  }
   it("small: 23423 distinct states, every property holds, every required witness reached", () => {
     const r = run(holds, "small")
     expect(r.result).toBe("ok")
@@ -55,12 +58,25 @@ describe("fle models explored exhaustively (atMostOneLeadingPerRound set aside)"
 })
 
 describe("expected and flawed-variant counterexamples", () => {
-  it("default refutes atMostOneLeadingPerRound in 11 steps: two servers LEADING in round 2 (expected)", () => {
+  it("default refutes atMostOneLeadingPerRound in 11 steps (two servers LEADING in round 2) and explores everything", () => {
     const r = run(fle, "default")
-    expect(r.result).toBe("violation")
-    expect(r.violation!.property).toBe("atMostOneLeadingPerRound")
-    expect(r.violation!.trace.length - 1).toBe(11)
-    expect(replays(fle, "default", "fle", r.violation!.trace)).toBe(true)
+    expect(r.result).toBe("ok")
+    expect(r.distinctStates).toBe(113600)
+    expect(r.unreachedWitnesses).toEqual([])
+    expect(r.expectedViolations.map((v) => [v.property, v.trace.length - 1])).toEqual([["atMostOneLeadingPerRound", 11]])
+    expect(replays(fle, "default", "fle", r.expectedViolations[0]!.trace)).toBe(true)
+  })
+  it("small refutes it too, in 9 steps, and still explores all of its 23423 states", () => {
+    const r = run(fle, "small")
+    expect(r.result).toBe("ok")
+    expect(r.distinctStates).toBe(23423)
+    expect(r.expectedViolations.map((v) => [v.property, v.trace.length - 1])).toEqual([["atMostOneLeadingPerRound", 9]])
+  })
+  it("a complete run that never breaks an expected violation reports it as unrefuted", () => {
+    const p: AnyProtocol = { ...fle, models: { ...fle.models, observer: { ...fle.models.observer!, expectedViolations: ["atMostOneLeadingPerRound"] } } }
+    const r = run(p, "observer")
+    expect(r.expectedViolations).toEqual([])
+    expect(r.unrefutedExpectations).toEqual(["atMostOneLeadingPerRound"])
   })
   it("fle-no-epoch breaks followerFollowsABetterVote in 2 steps on small", () => {
     const info = fle.variants["fle-no-epoch"]!

@@ -114,7 +114,7 @@ export const observersNeverLead: Invariant<FleNode, Message, Durable, FleGhost> 
 export const atMostOneLeadingPerRound: Invariant<FleNode, Message, Durable, FleGhost> = {
   name: "atMostOneLeadingPerRound",
   description:
-    "EXPECTED TO FAIL — at most one server reaches LEADING in a given round (logical clock); FLE does not guarantee it, ZAB's discovery does the rest",
+    "at most one server reaches LEADING in a given round (logical clock) — a claim FLE does NOT make: models expect to refute it (ZAB's discovery makes the established leader unique)",
   witness: "leaderElected",
   check: (w) => {
     const l = w.ghost.leading
