@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest"
 import { checkParallel } from "../../checker/parallel.ts"
 import { Instance } from "../../checker/world.ts"
 import { raft } from "../../spec/raft/index.ts"
+import { fle } from "../../spec/zab/fle/index.ts"
+import type { AnyProtocol } from "../../spec/kernel/protocol.ts"
 
 const instanceOf = (model: string, variant = "faithful") => new Instance(raft, model, raft.models[model]!, variant)
 
@@ -32,6 +34,15 @@ describe("parallel BFS on 2 threads", () => {
       expect(r.violation!.property).toBe(raft.variants[variant]!.breaks!.property)
       expect(r.violation!.trace.length - 1).toBe(length)
     }
+  })
+
+  it("records an expected violation at its shortest length and explores on, as one thread does", async () => {
+    const p = fle as unknown as AnyProtocol
+    const r = await checkParallel(new Instance(p, "small", p.models.small!, "fle"), { workers: 2, tableSlots: 1 << 16 })
+    expect(r.result).toBe("ok")
+    expect(r.distinctStates).toBe(23423)
+    expect(r.expectedViolations.map((v) => [v.property, v.trace.length - 1])).toEqual([["atMostOneLeadingPerRound", 9]])
+    expect(r.unrefutedExpectations).toEqual([])
   })
 
   it("stops as incomplete when the shared table is full", async () => {
