@@ -2,5 +2,6 @@
 import type { AnyProtocol } from "./kernel/protocol.ts"
 import { raft } from "./raft/index.ts"
 import { fle } from "./zab/fle/index.ts"
+import { zab } from "./zab/index.ts"
 
-export const protocols: Readonly<Record<string, AnyProtocol>> = { raft, fle }
+export const protocols: Readonly<Record<string, AnyProtocol>> = { raft, fle, zab }

@@ -20,6 +20,7 @@ import { nodeCli } from "./node-command.ts"
 import { clusterCli } from "./cluster-command.ts"
 import { generateCli } from "./generate-command.ts"
 import { replayCli } from "./replay-command.ts"
+import { syncDecideCli } from "./sync-decide-command.ts"
 
 /** Runs a command body and records its exit code; the process then ends on its own once output is flushed. */
 const exitWith = (body: () => Promise<number> | number) =>
@@ -266,7 +267,7 @@ const list = Command.make("list", { json }, (input) => exitWith(() => listComman
 
 const quorum = Command.make("quorum").pipe(
   Command.withDescription("Quorum Workbench: model-check consensus protocols and explain their counterexamples"),
-  Command.withSubcommands([check, simulate, trace, list, nodeCli, clusterCli, generateCli, replayCli]),
+  Command.withSubcommands([check, simulate, trace, list, nodeCli, clusterCli, generateCli, replayCli, syncDecideCli]),
 )
 
 /** Writes to a stream, colouring help and errors only where that stream is a colour terminal. */
