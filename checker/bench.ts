@@ -1,32 +1,37 @@
 /**
- * `npm run bench`: throughput and memory of the checker on fixed Raft models, printed as a table and written
- * to out/bench-results.json so runs can be compared.
+ * `npm run bench`: throughput and memory of the checker on fixed Raft and ZAB models, printed as a table and
+ * written to out/bench-results.json so runs can be compared.
  *   npm run bench                 every row below
- *   npm run bench -- small        only the rows of the named models
+ *   npm run bench -- small zab    only the rows of the named models or protocols
  */
 import * as fs from "node:fs"
-import { raft } from "../spec/raft/index.ts"
+import type { AnyProtocol } from "../spec/kernel/protocol.ts"
+import { protocols } from "../spec/registry.ts"
 import { checkParallel } from "./parallel.ts"
 import { check } from "./search.ts"
 import { Instance } from "./world.ts"
 
-const runs: ReadonlyArray<{ model: string; variant: string; symmetry?: boolean; workers?: number }> = [
-  { model: "elect", variant: "faithful" },
-  { model: "small", variant: "faithful" },
-  { model: "small", variant: "faithful", symmetry: true },
-  { model: "figure8", variant: "commit-previous-term" },
-  { model: "default", variant: "faithful" },
-  { model: "default", variant: "faithful", workers: 2 },
+const runs: ReadonlyArray<{ protocol: string; model: string; variant: string; symmetry?: boolean; workers?: number }> = [
+  { protocol: "raft", model: "elect", variant: "faithful" },
+  { protocol: "raft", model: "small", variant: "faithful" },
+  { protocol: "raft", model: "small", variant: "faithful", symmetry: true },
+  { protocol: "raft", model: "figure8", variant: "commit-previous-term" },
+  { protocol: "raft", model: "default", variant: "faithful" },
+  { protocol: "raft", model: "default", variant: "faithful", workers: 2 },
+  { protocol: "zab", model: "default", variant: "zab" },
+  { protocol: "zab", model: "default", variant: "zab", workers: 2 },
 ]
 
 const wanted = process.argv.slice(2)
 const rows = []
-for (const { model, variant, symmetry, workers } of runs) {
-  if (wanted.length > 0 && !wanted.includes(model)) continue
-  const config = symmetry === true ? { ...raft.models[model]!, symmetry } : raft.models[model]!
-  const instance = new Instance(raft, model, config, variant)
+for (const { protocol: name, model, variant, symmetry, workers } of runs) {
+  if (wanted.length > 0 && !wanted.includes(model) && !wanted.includes(name)) continue
+  const protocol: AnyProtocol = protocols[name]!
+  const config = symmetry === true ? { ...protocol.models[model]!, symmetry } : protocol.models[model]!
+  const instance = new Instance(protocol, model, config, variant)
   const r = workers === undefined ? check(instance) : await checkParallel(instance, { workers })
   rows.push({
+    protocol: name,
     model: symmetry === true ? `${model} (symmetry)` : model,
     variant,
     workers: workers ?? 1,
