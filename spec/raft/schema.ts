@@ -51,9 +51,18 @@ export const Durable = Schema.Struct({
 })
 export type Durable = typeof Durable.Type
 
-export const ClientRequest = Schema.TaggedStruct("Put", { value: Schema.String })
+/**
+ * A client command. `PutBatch` carries several commands that arrived together and are appended in one step —
+ * batching as in §10.2.1 of Ongaro's thesis and etcd's `MsgProp` with many entries. It is the same as `Put`
+ * of each value in turn on the same leader (those steps change nothing but the log and send nothing), so it
+ * adds no behaviour; the checker's models submit single `Put`s only.
+ */
+export const Put = Schema.TaggedStruct("Put", { value: Schema.String })
+export const PutBatch = Schema.TaggedStruct("PutBatch", { values: Schema.NonEmptyArray(Schema.String) })
+export const ClientRequest = Schema.Union([Put, PutBatch])
 export type ClientRequest = typeof ClientRequest.Type
 
+/** `Accepted.index` is the index of the (first) appended entry; a batch of k values fills index … index+k−1. */
 export type ClientReply =
   | { readonly _tag: "Accepted"; readonly index: number; readonly term: number }
   | { readonly _tag: "NotLeader"; readonly leaderHint: NodeId | null }

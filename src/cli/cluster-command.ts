@@ -1,5 +1,5 @@
 /**
- * `quorum cluster raft --nodes 3 --dir ./data [--base-port 7000] [--seed S] [--restart]`: starts the nodes as
+ * `quorum cluster raft|zab --nodes 3 --dir ./data [--base-port 7000] [--seed S] [--restart]`: starts the nodes as
  * child processes (`quorum node …`) on 127.0.0.1, prints every endpoint, streams one merged log with each line
  * prefixed by its node's id in its own colour, and on Ctrl-C (SIGINT) or SIGTERM sends SIGTERM to every node
  * and waits for them to stop (a second Ctrl-C kills them).
@@ -26,6 +26,8 @@ export interface ClusterCommandOptions {
   readonly restart: boolean
   readonly electionMs: number
   readonly heartbeatMs: number
+  /** ZAB: the TIMEOUT timer. */
+  readonly timeoutMs?: number | undefined
   readonly events: boolean
 }
 
@@ -50,7 +52,8 @@ export const clusterMembers = (nodes: number, basePort: number, seed: number): C
   }))
 
 export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> => {
-  if (o.protocol !== "raft") throw new UsageError(`quorum cluster runs "raft" (ZAB clusters are not available yet), not "${o.protocol}"`)
+  if (o.protocol !== "raft" && o.protocol !== "zab") throw new UsageError(`quorum cluster runs "raft" or "zab", not "${o.protocol}"`)
+  const zab = o.protocol === "zab"
   if (o.basePort + 1000 + o.nodes > 65535) throw new UsageError(`--base-port ${o.basePort} leaves no room for ${o.nodes} client ports`)
   const seed = o.seed ?? freshSeed()
   const members = clusterMembers(o.nodes, o.basePort, seed)
@@ -64,11 +67,15 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
   }
   const out = (text: string) => process.stdout.write(text + "\n")
 
-  out(`Raft cluster of ${o.nodes} · data ${dir} · seed ${seed} (repeat with --seed ${seed})`)
+  out(`${zab ? "ZAB" : "Raft"} cluster of ${o.nodes} · data ${dir} · seed ${seed} (repeat with --seed ${seed})`)
   for (const m of members) {
     out(`  ${m.id}  peer 127.0.0.1:${m.peerPort}  client ${m.clientUrl}  data ${path.join(dir, m.id)}`)
   }
-  out(`Try: curl -XPUT ${members[0]!.clientUrl}/v2/keys/a -d value=1 ; curl ${members.at(-1)!.clientUrl}/v2/keys/a`)
+  out(
+    zab
+      ? `Try: curl -XPOST ${members[0]!.clientUrl}/znodes/a -d '{"data":"1"}' ; curl ${members.at(-1)!.clientUrl}/znodes/a`
+      : `Try: curl -XPUT ${members[0]!.clientUrl}/v2/keys/a -d value=1 ; curl ${members.at(-1)!.clientUrl}/v2/keys/a`,
+  )
   out("Ctrl-C stops every node.")
 
   const children = new Map<string, ChildProcess>()
@@ -94,7 +101,7 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
     const args = [
       quorumBin,
       "node",
-      "raft",
+      o.protocol,
       "--id",
       m.id,
       "--peers",
@@ -107,10 +114,10 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
       dir,
       "--seed",
       String(m.seed),
-      "--election-ms",
-      String(o.electionMs),
+      ...(zab ? [] : ["--election-ms", String(o.electionMs)]),
       "--heartbeat-ms",
       String(o.heartbeatMs),
+      ...(zab && o.timeoutMs !== undefined ? ["--timeout-ms", String(o.timeoutMs)] : []),
       ...(o.events ? [] : ["--no-events"]),
     ]
     // QUORUM_NODE_FLAGS: extra Node.js flags for every node process (say, --cpu-prof for profiling).
@@ -179,7 +186,7 @@ const exitWith = (body: () => Promise<number>) =>
 export const clusterCli = Command.make(
   "cluster",
   {
-    protocol: Argument.String("protocol").pipe(Argument.withDescription("The protocol to run (raft)")),
+    protocol: Argument.String("protocol").pipe(Argument.withDescription("The protocol to run (raft, zab)")),
     nodes: positive("nodes").pipe(Flag.withDescription("Number of nodes"), Flag.withDefault(3)),
     dir: Flag.String("dir").pipe(Flag.withDescription("Data directory (node i writes <dir>/n<i>/)"), Flag.withDefault("./data")),
     basePort: Flag.Int("base-port").pipe(
@@ -194,6 +201,7 @@ export const clusterCli = Command.make(
     restart: Flag.Boolean("restart").pipe(Flag.withDescription("Restart a node that exits (for crash experiments)"), Flag.withDefault(false)),
     electionMs: positive("election-ms").pipe(Flag.withDescription("Election timeout T: each one is drawn from [T, 2T] ms"), Flag.withDefault(300)),
     heartbeatMs: positive("heartbeat-ms").pipe(Flag.withDescription("Leader heartbeat interval in ms"), Flag.withDefault(50)),
+    timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: the TIMEOUT after which a silent leader (or a leader without a quorum) is given up (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Nodes do not write events.ndjson"), Flag.withDefault(false)),
   },
   (input) =>
@@ -207,10 +215,14 @@ export const clusterCli = Command.make(
         restart: input.restart,
         electionMs: input.electionMs,
         heartbeatMs: input.heartbeatMs,
+        timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),
     ),
 ).pipe(
   Command.withDescription("Start a local cluster of node processes on 127.0.0.1 with one merged log; Ctrl-C stops it"),
-  Command.withExamples([{ command: "quorum cluster raft --nodes 3 --dir ./data", description: "Three Raft nodes serving the etcd v2 API" }]),
+  Command.withExamples([
+    { command: "quorum cluster raft --nodes 3 --dir ./data", description: "Three Raft nodes serving the etcd v2 API" },
+    { command: "quorum cluster zab --nodes 3 --dir ./data", description: "Three ZAB servers serving a znode tree over HTTP+JSON" },
+  ]),
 )

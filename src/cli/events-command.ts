@@ -6,6 +6,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { faithfulFlags, runtimeConfig } from "../runtime/raft/config.ts"
 import { validateEvents } from "../runtime/conformance.ts"
+import { faithfulFlags as zabFaithfulFlags, runtimeConfig as zabRuntimeConfig } from "../runtime/zab/config.ts"
 import { protocols } from "../../spec/registry.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { colorsFor } from "./render.ts"
@@ -14,6 +15,7 @@ import { UsageError } from "./resolve.ts"
 /** Protocols that run as nodes, with the config and variant their nodes use. */
 const hosted: Readonly<Record<string, () => { config: unknown; variant: unknown }>> = {
   raft: () => ({ config: runtimeConfig(), variant: faithfulFlags() }),
+  zab: () => ({ config: zabRuntimeConfig(), variant: zabFaithfulFlags() }),
 }
 
 export const validateEventsCommand = (dir: string, protocolName: string): number => {

@@ -1,5 +1,5 @@
 /**
- * `quorum node raft --id n1 --peers n1=127.0.0.1:7001,… --client-port 8001 --dir DIR [--seed S]`: runs one
+ * `quorum node raft|zab --id n1 --peers n1=127.0.0.1:7001,… --client-port 8001 --dir DIR [--seed S]`: runs one
  * node in this process until SIGINT or SIGTERM, then stops cleanly (HTTP closed, the write in flight made
  * durable, the event log flushed).
  */
@@ -10,6 +10,8 @@ import type { Logger } from "../runtime/host.ts"
 import { freshSeed } from "../runtime/prng.ts"
 import { ConfigError, parseClientUrls, parsePeers, startRaftServer } from "../runtime/raft/server.ts"
 import { CorruptLogError } from "../runtime/storage.ts"
+import { defaultTimings as zabTimings } from "../runtime/zab/config.ts"
+import { startZabServer } from "../runtime/zab/server.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { colorsFor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
@@ -25,6 +27,8 @@ export interface NodeCommandOptions {
   readonly seed: number | undefined
   readonly electionMs: number
   readonly heartbeatMs: number
+  /** ZAB: the TIMEOUT timer (default 2000 ms). */
+  readonly timeoutMs?: number | undefined
   readonly events: boolean
 }
 
@@ -42,7 +46,7 @@ export const consoleLogger = (): Logger => {
 }
 
 export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
-  if (o.protocol !== "raft") throw new UsageError(`quorum node runs "raft" (ZAB nodes are not available yet), not "${o.protocol}"`)
+  if (o.protocol !== "raft" && o.protocol !== "zab") throw new UsageError(`quorum node runs "raft" or "zab", not "${o.protocol}"`)
   const log = consoleLogger()
   let peers
   let clientUrls
@@ -53,9 +57,19 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
     throw new UsageError((e as Error).message)
   }
   const seed = o.seed ?? freshSeed()
-  let server
+  let server: { stop(): Promise<void> }
   try {
-    server = await startRaftServer({
+    server = o.protocol === "zab" ? await startZabServer({
+      id: nodeId(o.id),
+      peers,
+      clientHost: o.clientHost,
+      clientPort: o.clientPort,
+      dir: o.dir,
+      seed,
+      timings: { ...zabTimings, heartbeatMs: o.heartbeatMs, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) },
+      events: o.events,
+      logger: log,
+    }) : await startRaftServer({
       id: nodeId(o.id),
       peers,
       ...(clientUrls === undefined ? {} : { clientUrls }),
@@ -79,7 +93,11 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
     }
     throw e
   }
-  log.info(`seed ${seed} (repeat with --seed ${seed}) · election timeout ${o.electionMs}-${2 * o.electionMs} ms · heartbeat ${o.heartbeatMs} ms`)
+  log.info(
+    o.protocol === "zab"
+      ? `seed ${seed} (repeat with --seed ${seed}) · timeout ${o.timeoutMs ?? zabTimings.timeoutMs} ms · heartbeat ${o.heartbeatMs} ms · finalizeWait ${zabTimings.finalizeMs} ms`
+      : `seed ${seed} (repeat with --seed ${seed}) · election timeout ${o.electionMs}-${2 * o.electionMs} ms · heartbeat ${o.heartbeatMs} ms`,
+  )
   const running = server
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -95,6 +113,9 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
     if (process.connected) process.once("disconnect", () => onSignal("SIGTERM"))
   })
   log.info("stopped")
+  // The open IPC channel would keep this process alive until the cluster's 10 s SIGKILL (which also loses
+  // --cpu-prof output); close it so the process ends on its own.
+  if (process.connected) process.disconnect()
   return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok
 }
 
@@ -116,10 +137,10 @@ const exitWith = (body: () => Promise<number>) =>
 export const nodeCli = Command.make(
   "node",
   {
-    protocol: Argument.String("protocol").pipe(Argument.withDescription("The protocol to run (raft)")),
+    protocol: Argument.String("protocol").pipe(Argument.withDescription("The protocol to run (raft, zab)")),
     id: Flag.String("id").pipe(Flag.withDescription("This node's id, one of --peers")),
     peers: Flag.String("peers").pipe(Flag.withDescription("Every member as id=host:port, comma-separated (this node included)")),
-    clientPort: positive("client-port").pipe(Flag.withDescription("Port of the HTTP client API (etcd v2 keys)")),
+    clientPort: positive("client-port").pipe(Flag.withDescription("Port of the HTTP client API (raft: etcd v2 keys; zab: znodes)")),
     clientHost: Flag.String("client-host").pipe(Flag.withDescription("Address the client API binds to"), Flag.withDefault("127.0.0.1")),
     clientUrls: Flag.String("client-urls").pipe(
       Flag.withDescription("Other members' client URLs as id=url (otherwise learnt when peers connect)"),
@@ -129,6 +150,7 @@ export const nodeCli = Command.make(
     seed: Flag.Int("seed").pipe(Flag.withDescription("Seed of the election-timeout PRNG (default: fresh, and printed)"), Flag.optional),
     electionMs: positive("election-ms").pipe(Flag.withDescription("Election timeout T: each one is drawn from [T, 2T] ms"), Flag.withDefault(300)),
     heartbeatMs: positive("heartbeat-ms").pipe(Flag.withDescription("Leader heartbeat interval in ms"), Flag.withDefault(50)),
+    timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: a follower not hearing from its leader (or a leader from a quorum) this long goes LOOKING (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Do not write <dir>/<id>/events.ndjson"), Flag.withDefault(false)),
   },
   (input) =>
@@ -144,6 +166,7 @@ export const nodeCli = Command.make(
         seed: Option.getOrUndefined(input.seed),
         electionMs: input.electionMs,
         heartbeatMs: input.heartbeatMs,
+        timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),
     ),
@@ -153,6 +176,10 @@ export const nodeCli = Command.make(
     {
       command: "quorum node raft --id n1 --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 --client-port 8001 --dir ./data",
       description: "Node n1 of a three-node Raft cluster",
+    },
+    {
+      command: "quorum node zab --id n1 --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003 --client-port 8001 --dir ./data",
+      description: "Server n1 of a three-server ZAB ensemble (znode API on port 8001)",
     },
   ]),
 )

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:cluster [-- --writes N --inflight K --sequential M --no-events --keep --compare]`: a 3-node
+ * `npm run bench:cluster [-- --writes N --inflight K --sequential M --no-events --keep --compare --only raft|zab]`: a 3-node
  * Raft cluster on loopback, started exactly as a user would (`quorum cluster raft`), measured through its etcd
  * v2 API:
  *
@@ -14,6 +14,12 @@
  * column per system. Both keep their default durability: our nodes fdatasync their log per group commit, etcd
  * fsyncs its WAL. `--etcd-heartbeat-ms H --etcd-election-ms T` change etcd's timers (defaults 100 / 1000 ms).
  *
+ * The same workload runs on a 3-node ZAB cluster (`quorum cluster zab`) through its znode API: each key is a znode
+ * under the root, created by its first write and set by later ones; failover probes create fresh znodes. With
+ * `--compare`, a 3-server ZooKeeper 3.8 ensemble (Debian's `zookeeper`; see `bench-zookeeper.ts`) runs it through
+ * `node-zookeeper-client` (create, then setData; one session per server opened beforehand, the failover probes go
+ * through the survivors' sessions). `--only raft` / `--only zab` runs one protocol (and its comparison).
+ *
  * Everything runs on this machine; data directories are removed afterwards unless --keep.
  */
 import { spawn } from "node:child_process"
@@ -24,6 +30,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { ETCD_BIN, etcdLeader, etcdVersion, startEtcd } from "./bench-etcd.ts"
+import { startZookeeper, zkConnect, zkLeader, zkWrite, zookeeperAvailable, zookeeperVersion, type ZkClient } from "./bench-zookeeper.ts"
 
 const args = process.argv.slice(2)
 const flag = (name: string, fallback: number): number => {
@@ -38,6 +45,10 @@ const EVENTS = !args.includes("--no-events")
 const KEEP = args.includes("--keep")
 const FAILOVER = !args.includes("--no-failover")
 const COMPARE = args.includes("--compare")
+/** `--only raft` or `--only zab`: one protocol (and its comparison) instead of both. */
+const ONLY = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined
+const RAFT = ONLY === undefined || ONLY === "raft"
+const ZAB = ONLY === undefined || ONLY === "zab"
 const ETCD_HEARTBEAT_MS = optionalFlag("etcd-heartbeat-ms")
 const ETCD_ELECTION_MS = optionalFlag("etcd-election-ms")
 
@@ -94,6 +105,10 @@ interface Target {
   readonly name: string
   readonly urls: ReadonlyArray<string>
   readonly leader: (exclude?: string) => Promise<Leader>
+  /** One write of `v` at `key` through the node at `url`: true once acknowledged (default: etcd v2 PUT). */
+  readonly write?: (url: string, key: string, v: string) => Promise<boolean>
+  /** Time from now until a write through one of `urls` is acknowledged (default: etcd v2 PUTs, `firstAck`). */
+  readonly firstAck?: (urls: ReadonlyArray<string>) => Promise<number>
 }
 
 interface Result {
@@ -113,11 +128,18 @@ interface Result {
  * Time from now until a PUT to one of `urls` is acknowledged (2xx): every url gets a fresh request every 10 ms,
  * each on its own connection and given up after 2 s. NaN if nothing is acknowledged within 60 s.
  */
-const firstAck = (urls: ReadonlyArray<string>): Promise<number> =>
+const firstAck = (
+  urls: ReadonlyArray<string>,
+  probeRequest: () => { path: string; method: string; body: string; headers: http.OutgoingHttpHeaders } = () => ({
+    path: "/v2/keys/failover",
+    method: "PUT",
+    body: "value=1",
+    headers: FORM,
+  }),
+): Promise<number> =>
   new Promise((resolve) => {
     const t0 = performance.now()
     const pending = new Set<http.ClientRequest>()
-    const body = "value=1"
     let done = false
     const finish = (result: number) => {
       if (done) return
@@ -128,9 +150,10 @@ const firstAck = (urls: ReadonlyArray<string>): Promise<number> =>
       resolve(result)
     }
     const probe = (url: string) => {
+      const { path: where, method, body, headers } = probeRequest()
       const req = http.request(
-        `${url}/v2/keys/failover`,
-        { method: "PUT", agent: false, headers: { ...FORM, "content-length": Buffer.byteLength(body) } },
+        `${url}${where}`,
+        { method, agent: false, headers: { ...headers, "content-length": Buffer.byteLength(body) } },
         (res) => {
           res.resume()
           res.on("end", () => {
@@ -156,11 +179,14 @@ const firstAck = (urls: ReadonlyArray<string>): Promise<number> =>
 const runWorkload = async (target: Target): Promise<Result> => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: INFLIGHT })
   try {
-    const put = (url: string, key: string, v: string) => request(agent, "PUT", `${url}/v2/keys/${key}`, `value=${v}`)
+    const put =
+      target.write ??
+      ((url: string, key: string, v: string) =>
+        request(agent, "PUT", `${url}/v2/keys/${key}`, `value=${v}`).then((r) => r.status >= 200 && r.status < 300))
     const leader = await target.leader()
     // Let the first entries commit and every connection settle.
     for (let i = 0; i < 500; i++) {
-      if ((await put(leader.url, "warmup", "1").catch(() => ({ status: 0, body: "" }))).status < 300) break
+      if (await put(leader.url, "warmup", "1").catch(() => false)) break
       await sleep(20)
     }
 
@@ -173,8 +199,7 @@ const runWorkload = async (target: Target): Promise<Result> => {
       while (next < WRITES) {
         const i = next++
         const s = performance.now()
-        const r = await put(leader.url, `bench/${i}`, value(i)).catch(() => ({ status: 0, body: "" }))
-        if (r.status >= 300 || r.status === 0) failed++
+        if (!(await put(leader.url, `bench/${i}`, value(i)).catch(() => false))) failed++
         load.push(performance.now() - s)
       }
     }
@@ -187,8 +212,7 @@ const runWorkload = async (target: Target): Promise<Result> => {
     const seq: number[] = []
     for (let i = 0; i < SEQUENTIAL; i++) {
       const s = performance.now()
-      const r = await put(seqLeader.url, `seq/${i % 100}`, value(i)).catch(() => ({ status: 0, body: "" }))
-      if (r.status >= 300 || r.status === 0) failed++
+      if (!(await put(seqLeader.url, `seq/${i % 100}`, value(i)).catch(() => false))) failed++
       seq.push(performance.now() - s)
     }
     seq.sort((a, b) => a - b)
@@ -203,7 +227,7 @@ const runWorkload = async (target: Target): Promise<Result> => {
       process.stderr.write(`[${target.name}] failover: kill -9 of leader ${victim.id}…\n`)
       const survivors = target.urls.filter((u) => u !== victim.url)
       process.kill(victim.pid, "SIGKILL")
-      failoverMs = await firstAck(survivors)
+      failoverMs = await (target.firstAck ?? firstAck)(survivors)
       newLeader = (await target.leader(victim.id)).id
     }
     return { seconds, throughput: WRITES / seconds, load, seq, failoverMs, startLeader: leader.id, leader: victim.id, newLeader, failed }
@@ -310,6 +334,155 @@ const benchEtcd = async (): Promise<Result> => {
   }
 }
 
+/** Our ZAB cluster, started as `quorum cluster zab`, measured through its znode API, stopped. */
+const benchZab = async (): Promise<Result> => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-bench-zab-"))
+  const base = await freeBase()
+  const urls = [1, 2, 3].map((i) => `http://127.0.0.1:${base + 1000 + i}`)
+  const cluster = spawn(
+    process.execPath,
+    [bin, "cluster", "zab", "--nodes", "3", "--dir", dir, "--base-port", String(base), "--seed", "1", ...(EVENTS ? [] : ["--no-events"])],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  )
+  let log = ""
+  cluster.stdout.on("data", (c: Buffer) => (log += c.toString()))
+  cluster.stderr.on("data", (c: Buffer) => (log += c.toString()))
+  const exited = new Promise<void>((resolve) => cluster.on("exit", () => resolve()))
+  const agent = new http.Agent({ keepAlive: true, maxSockets: INFLIGHT })
+  interface ZabStatus {
+    id: string
+    role: string
+    phase: string | null
+    serving: boolean
+    leader: string | null
+    pid: number
+  }
+  const status = async (url: string): Promise<ZabStatus | undefined> => {
+    try {
+      return JSON.parse((await request(agent, "GET", `${url}/quorum/status`)).body) as ZabStatus
+    } catch {
+      return undefined
+    }
+  }
+  const known = new Set<string>()
+  const json = (method: string, url: string, body: unknown) =>
+    new Promise<number>((resolve, reject) => {
+      const text = JSON.stringify(body)
+      const req = http.request(url, { method, agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text) } }, (res) => {
+        res.resume()
+        res.on("end", () => resolve(res.statusCode ?? 0))
+        res.on("error", reject)
+      })
+      req.on("error", reject)
+      req.setTimeout(10_000, () => req.destroy(new Error("timeout")))
+      req.end(text)
+    })
+  // A key is a znode under the root; a write creates it, or sets it once it exists (one round trip either way).
+  const write = async (url: string, key: string, v: string): Promise<boolean> => {
+    const p = `/znodes/${key.replaceAll("/", "-")}`
+    if (known.has(p)) return (await json("PUT", url + p, { data: v })) === 200
+    const created = await json("POST", url + p, { data: v })
+    if (created === 201) return known.add(p), true
+    if (created !== 409) return false
+    known.add(p)
+    return (await json("PUT", url + p, { data: v })) === 200
+  }
+  let probes = 0
+  try {
+    process.stderr.write(`[quorum zab] starting a 3-node cluster in ${dir} (events ${EVENTS ? "on" : "off"})…\n`)
+    return await runWorkload({
+      name: "quorum zab",
+      urls,
+      write,
+      firstAck: (survivors) =>
+        firstAck(survivors, () => ({
+          path: `/znodes/failover-${++probes}`,
+          method: "POST",
+          body: JSON.stringify({ data: "1" }),
+          headers: { "content-type": "application/json" },
+        })),
+      // An established leader that a serving follower follows.
+      leader: async (exclude) => {
+        for (let i = 0; i < 3000; i++) {
+          const all = await Promise.all(urls.map(async (url) => [url, await status(url)] as const))
+          for (const [url, s] of all) {
+            if (s === undefined || s.id === exclude || s.role !== "LEADING" || s.phase !== "BROADCAST") continue
+            if (all.some(([, o]) => o !== undefined && o.id !== s.id && o.leader === s.id && o.serving)) return { id: s.id, url, pid: s.pid }
+          }
+          await sleep(20)
+        }
+        throw new Error("no leader")
+      },
+    })
+  } catch (e) {
+    process.stderr.write(`cluster log:\n${log.slice(-20000)}\n`)
+    throw e
+  } finally {
+    agent.destroy()
+    cluster.kill("SIGTERM")
+    await exited
+    if (!KEEP) fs.rmSync(dir, { recursive: true, force: true })
+    else process.stderr.write(`data kept in ${dir}\n`)
+  }
+}
+
+/** A 3-server ZooKeeper ensemble (bench-zookeeper.ts) driven by node-zookeeper-client, measured, stopped. */
+const benchZookeeper = async (): Promise<Result> => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-bench-zk-"))
+  let base = await freeBase()
+  while (!(await Promise.all([101, 102, 103].map((d) => portFree(base + d)))).every(Boolean)) base = await freeBase()
+  const ensemble = startZookeeper(dir, base)
+  const urls = ensemble.servers.map((s) => `127.0.0.1:${s.clientPort}`)
+  const clients = new Map<string, ZkClient>()
+  const known = new Set<string>()
+  try {
+    process.stderr.write(`[zookeeper ${ensemble.version}] starting a 3-server ensemble in ${dir}…\n`)
+    await zkLeader(ensemble)
+    // One session per server, opened before the measurements (the load uses the leader's; failover the others').
+    for (const u of urls) clients.set(u, await zkConnect(u))
+    let probes = 0
+    return await runWorkload({
+      name: `zookeeper ${ensemble.version}`,
+      urls,
+      write: (url, key, v) => zkWrite(clients.get(url)!, `/${key.replaceAll("/", "-")}`, v, known),
+      firstAck: (survivors) =>
+        new Promise((resolve) => {
+          const t0 = performance.now()
+          let done = false
+          const finish = (result: number) => {
+            if (done) return
+            done = true
+            clearInterval(timer)
+            clearTimeout(deadline)
+            resolve(result)
+          }
+          const timer = setInterval(() => {
+            for (const u of survivors) {
+              void zkWrite(clients.get(u)!, `/failover-${++probes}`, "1", known).then((ok) => {
+                if (ok) finish(performance.now() - t0)
+              })
+            }
+          }, 10)
+          const deadline = setTimeout(() => finish(NaN), 60_000)
+        }),
+      leader: async (exclude) => {
+        const s = await zkLeader(ensemble, exclude === undefined ? undefined : Number(exclude.slice(2)))
+        const pid = s.proc.pid
+        if (pid === undefined) throw new Error(`ZooKeeper server ${s.id} has no pid`)
+        return { id: `zk${s.id}`, url: `127.0.0.1:${s.clientPort}`, pid }
+      },
+    })
+  } catch (e) {
+    process.stderr.write(`zookeeper log:\n${ensemble.log().slice(-8000)}\n`)
+    throw e
+  } finally {
+    for (const c of clients.values()) c.close()
+    await ensemble.stop()
+    if (!KEEP) fs.rmSync(dir, { recursive: true, force: true })
+    else process.stderr.write(`data kept in ${dir}\n`)
+  }
+}
+
 const table = (columns: ReadonlyArray<readonly [string, Result]>): string => {
   const int = (x: number) => Math.round(x).toLocaleString("en-US")
   const rows: Array<[string, ...string[]]> = [
@@ -331,7 +504,14 @@ const table = (columns: ReadonlyArray<readonly [string, Result]>): string => {
 
 const main = async (): Promise<void> => {
   let version: string | undefined
-  if (COMPARE) {
+  if (COMPARE && ZAB && !zookeeperAvailable()) {
+    process.stderr.write(
+      `--compare needs ZooKeeper 3.8 (/usr/share/java/zookeeper.jar) and java, which are missing.\n` +
+        `Install them: sudo apt-get install zookeeper (nothing is started; the benchmark runs its own ensemble)\n`,
+    )
+    process.exit(2)
+  }
+  if (COMPARE && RAFT) {
     version = etcdVersion()
     if (version === undefined) {
       process.stderr.write(
@@ -341,21 +521,33 @@ const main = async (): Promise<void> => {
       process.exit(2)
     }
   }
-  const columns: Array<readonly [string, Result]> = [["quorum raft", await benchQuorum()]]
-  if (COMPARE) columns.push([`etcd ${version}`, await benchEtcd()])
+  const columns: Array<readonly [string, Result]> = []
+  if (RAFT) columns.push(["quorum raft", await benchQuorum()])
+  if (RAFT && COMPARE) columns.push([`etcd ${version}`, await benchEtcd()])
+  if (ZAB) columns.push(["quorum zab", await benchZab()])
+  if (ZAB && COMPARE) columns.push([`zookeeper ${zookeeperVersion()}`, await benchZookeeper()])
 
   const out = [
     "",
-    `3-node clusters on loopback, ${os.cpus().length} cores; ${WRITES.toLocaleString("en-US")} writes of 128-byte values, ${INFLIGHT} in flight, to the leader (etcd v2 keys API: PUT /v2/keys/<k> value=…); ${SEQUENTIAL} sequential writes`,
-    `durability: defaults — quorum raft fdatasyncs its log per group commit${COMPARE ? "; etcd fsyncs its WAL" : ""}; quorum raft event logs ${EVENTS ? "on" : "off"}`,
-    `timers: quorum raft election ${"300-600"} ms, heartbeat 50 ms` +
-      (COMPARE ? `; etcd election ${ETCD_ELECTION_MS ?? 1000} ms, heartbeat ${ETCD_HEARTBEAT_MS ?? 100} ms${ETCD_ELECTION_MS === undefined && ETCD_HEARTBEAT_MS === undefined ? " (its defaults)" : ""}` : ""),
+    `3-node clusters on loopback, ${os.cpus().length} cores; ${WRITES.toLocaleString("en-US")} writes of 128-byte values, ${INFLIGHT} in flight, to the leader; ${SEQUENTIAL} sequential writes`,
+    ...(RAFT ? ["raft/etcd: etcd v2 keys API, PUT /v2/keys/<k> value=…"] : []),
+    ...(ZAB ? ["zab/zookeeper: create /<k> (setData once it exists) — znode HTTP API for quorum zab, node-zookeeper-client for ZooKeeper"] : []),
+    `durability: defaults — quorum fdatasyncs its log per group commit${COMPARE ? (RAFT ? "; etcd fsyncs its WAL" : "") + (ZAB ? "; ZooKeeper fsyncs its txn log (forceSync)" : "") : ""}; quorum event logs ${EVENTS ? "on" : "off"}`,
+    "timers: " +
+      [
+        ...(RAFT ? [`quorum raft election ${"300-600"} ms, heartbeat 50 ms`] : []),
+        ...(COMPARE && RAFT
+          ? [`etcd election ${ETCD_ELECTION_MS ?? 1000} ms, heartbeat ${ETCD_HEARTBEAT_MS ?? 100} ms${ETCD_ELECTION_MS === undefined && ETCD_HEARTBEAT_MS === undefined ? " (its defaults)" : ""}`]
+          : []),
+        ...(ZAB ? ["quorum zab timeout 2000 ms (and at once when the connection to the leader closes), probes 50 ms, finalizeWait 200 ms"] : []),
+        ...(COMPARE && ZAB ? ["ZooKeeper tickTime 2000, syncLimit 5, finalizeWait 200 ms (its defaults)"] : []),
+      ].join("; "),
     table(columns),
   ]
   for (const [name, r] of columns)
     if (r.startLeader !== r.leader) out.push(`${name}: leadership moved during the run (${r.startLeader} at the start, ${r.leader} at the kill)`)
-  if (COMPARE) out.push("ZooKeeper 3.8: not compared — there are no ZAB nodes to compare it with yet.")
-  process.stdout.write(`${out.join("\n")}\n`)
+  // node-zookeeper-client keeps a closed session's reconnect timer to a killed server alive: end here.
+  process.stdout.write(`${out.join("\n")}\n`, () => process.exit(0))
 }
 
 await main()

@@ -13,27 +13,36 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void
 }
 
-/** Node's timers. Handles are unref'd so a stopping process is never held open by a pending timeout. */
+/**
+ * Node's timers. A delay of 0 runs at the end of this turn of the event loop (setImmediate: after every I/O
+ * callback already due, so work arriving together is handled together) rather than Node's setTimeout minimum
+ * of 1 ms, which a write would otherwise pay on each hop.
+ */
 export const realClock = (): Clock => {
-  const live = new Map<number, NodeJS.Timeout>()
+  const live = new Map<number, { readonly cancel: () => void }>()
   let next = 1
   return {
     now: () => performance.now(),
     setTimeout(fn, ms) {
       const id = next++
-      const t = setTimeout(() => {
-        live.delete(id)
-        fn()
-      }, ms)
-      live.set(id, t)
+      if (ms <= 0) {
+        const i = setImmediate(() => {
+          live.delete(id)
+          fn()
+        })
+        live.set(id, { cancel: () => clearImmediate(i) })
+      } else {
+        const t = setTimeout(() => {
+          live.delete(id)
+          fn()
+        }, ms)
+        live.set(id, { cancel: () => clearTimeout(t) })
+      }
       return { id }
     },
     clearTimeout(handle) {
-      const t = live.get(handle.id)
-      if (t !== undefined) {
-        clearTimeout(t)
-        live.delete(handle.id)
-      }
+      live.get(handle.id)?.cancel()
+      live.delete(handle.id)
     },
   }
 }

@@ -15,7 +15,7 @@
  * - **Replies** of a step that handled a client request go to that request's caller.
  */
 import { Schema } from "effect"
-import type { Event, NodeContext, NodeId, Protocol, Step } from "../../spec/kernel/protocol.ts"
+import type { Event, InternalAction, NodeContext, NodeId, Protocol, Step } from "../../spec/kernel/protocol.ts"
 import { makeContext } from "../../spec/kernel/protocol.ts"
 import type { Clock, TimerHandle } from "./clock.ts"
 import { stateDigest } from "./digest.ts"
@@ -63,6 +63,14 @@ export interface HostOptions<S, M, D, C, R, Cfg, V> {
   readonly onReply?: (reply: R) => void
   /** A durable write failed: the node must stop (it cannot keep its promises). */
   readonly onFatal?: (error: unknown) => void
+  /** An append became durable and the sends and replies waiting for it are out. */
+  readonly onDurable?: () => void
+  /**
+   * Runs the protocol's enabled internal actions on their own: milliseconds after one becomes enabled (0: at
+   * once), or undefined to leave it alone. Enabled actions are re-read after every step; one that is no longer
+   * enabled when its time comes does not run (an enabled action may be taken at any moment in the model).
+   */
+  readonly internalDelay?: (action: InternalAction) => number | undefined
 }
 
 type Held<M, R> =
@@ -79,6 +87,26 @@ interface Queued<M, C, R> {
   readonly event: Event<M, C>
   readonly raw?: string
   readonly replyTo?: (r: R | undefined) => void
+}
+
+/**
+ * Whether two messages are equal as plain data, looking one level into arrays (elements compared by
+ * identity): equal messages encode to equal text, so one may reuse the other's encoding. False when unsure.
+ */
+const sameMessage = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  const ka = Object.keys(a)
+  if (ka.length !== Object.keys(b).length) return false
+  for (const k of ka) {
+    if (!Object.hasOwn(b, k)) return false
+    const x = (a as Record<string, unknown>)[k]
+    const y = (b as Record<string, unknown>)[k]
+    if (x === y) continue
+    if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false
+  }
+  return true
 }
 
 export class NodeHost<S, M, D, C, R, Cfg, V> {
@@ -103,6 +131,8 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   private held: Array<Held<M, R>> = []
 
   private readonly timers = new Map<string, ArmedTimer>()
+  /** Internal actions scheduled by `internalDelay`, by name and arg. */
+  private readonly internals = new Map<string, { handle: TimerHandle }>()
   private stopped = false
 
   /** Counters, for status pages and the benchmark. */
@@ -140,9 +170,10 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
     this.emit(
       `"ev":"restart","seed":${this.options.seed ?? null},"disk":${
         store.recovered === undefined ? "null" : JSON.stringify(this.encodeDurable(store.recovered))
-      },"digest":"${stateDigest(step.state)}"`,
+      },"digest":"${stateDigest(step.state)}"${step.persist === undefined ? "" : `,"persist":true`}`,
     )
     this.apply(step, undefined)
+    this.scheduleInternal()
     await this.options.transport.start({
       onMessage: (from, msg, raw) => {
         this.stats.delivered++
@@ -160,6 +191,11 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   /** Submits a client request; resolves with the reply of the step that handled it (after it is durable). */
   request(request: C): Promise<R | undefined> {
     return new Promise((resolve) => this.dispatch({ event: { _tag: "Client", request }, replyTo: resolve }))
+  }
+
+  /** Whether an append is in flight (steps handled now are made durable by the next one). */
+  get appending(): boolean {
+    return this.writing !== undefined
   }
 
   isArmed(timer: string): boolean {
@@ -190,8 +226,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    for (const t of this.timers.values()) this.options.clock.clearTimeout(t.handle)
-    this.timers.clear()
+    this.clearTimers()
     await this.options.transport.close()
     while (this.writing !== undefined) await this.writing
     await this.options.store.close()
@@ -201,8 +236,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   /** Simulated crash: everything not yet durable is lost, nothing held leaves. */
   crash(): void {
     this.stopped = true
-    for (const t of this.timers.values()) this.options.clock.clearTimeout(t.handle)
-    this.timers.clear()
+    this.clearTimers()
     this.held = []
     this.queue.length = 0
     void this.options.transport.close()
@@ -227,9 +261,48 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
     const step = this.options.protocol.handle(this.ctx, before, q.event)
     this.current = step.state
     this.stats.steps++
+    // The append starts before the event line (and its state digest) is built: the line is not on the
+    // durability path, and the step's persist line is written only once the append is done.
+    this.persist(step)
     if (this.recording) this.record(q, step)
-    this.apply(step, q.replyTo)
+    this.carryOut(step, q.replyTo)
     this.options.onStep?.({ event: q.event, before, after: step.state, step })
+    this.scheduleInternal()
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers.values()) this.options.clock.clearTimeout(t.handle)
+    this.timers.clear()
+    for (const t of this.internals.values()) this.options.clock.clearTimeout(t.handle)
+    this.internals.clear()
+  }
+
+  /** Schedules newly enabled internal actions (`internalDelay`) and drops those no longer enabled. */
+  private scheduleInternal(): void {
+    const delayOf = this.options.internalDelay
+    if (delayOf === undefined || this.stopped) return
+    const enabled = this.options.protocol.enabledInternal(this.ctx, this.state)
+    if (enabled.length === 0 && this.internals.size === 0) return
+    const keys = new Set<string>()
+    for (const action of enabled) {
+      const key = action.arg === undefined ? action.name : `${action.name}\u0000${action.arg}`
+      keys.add(key)
+      if (this.internals.has(key)) continue
+      const delay = delayOf(action)
+      if (delay === undefined) continue
+      const entry = { handle: { id: -1 } as TimerHandle }
+      entry.handle = this.options.clock.setTimeout(() => {
+        if (this.internals.get(key) !== entry || this.stopped) return
+        this.internals.delete(key)
+        this.dispatch({ event: { _tag: "Internal", action } })
+      }, delay)
+      this.internals.set(key, entry)
+    }
+    for (const [key, t] of this.internals) {
+      if (keys.has(key)) continue
+      this.options.clock.clearTimeout(t.handle)
+      this.internals.delete(key)
+    }
   }
 
   private record(q: Queued<M, C, R>, step: Step<S, M, D, R>): void {
@@ -253,12 +326,21 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   }
 
   private apply(step: Step<S, M, D, R>, replyTo: ((r: R | undefined) => void) | undefined): void {
-    if (step.persist !== undefined) {
-      this.persistSeq++
-      this.stats.persists++
-      this.pending = { value: step.persist }
-      if (this.writing === undefined) this.writing = this.writeLoop()
-    }
+    this.persist(step)
+    this.carryOut(step, replyTo)
+  }
+
+  /** Queues the step's persist (group commit) and starts an append unless one is in flight. */
+  private persist(step: Step<S, M, D, R>): void {
+    if (step.persist === undefined) return
+    this.persistSeq++
+    this.stats.persists++
+    this.pending = { value: step.persist }
+    if (this.writing === undefined) this.writing = this.writeLoop()
+  }
+
+  /** Timers now; sends and replies once everything persisted so far is durable. */
+  private carryOut(step: Step<S, M, D, R>, replyTo: ((r: R | undefined) => void) | undefined): void {
     const need = this.persistSeq
     let encoded: Map<M, string> | undefined
     let replies = 0
@@ -279,7 +361,9 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
           encoded ??= new Map()
           let json = encoded.get(fx.msg)
           if (json === undefined) {
-            json = this.encodeMessage(fx.msg)
+            // A step often sends equal messages to several peers (a leader's AppendEntries): encode once.
+            for (const [m, j] of encoded) if (sameMessage(m, fx.msg)) json = j
+            json ??= this.encodeMessage(fx.msg)
             encoded.set(fx.msg, json)
           }
           this.release({ need, kind: "send", to: fx.to, msg: fx.msg, json })
@@ -339,6 +423,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
         const ready = this.held.slice(0, i)
         this.held = this.held.slice(i)
         for (const h of ready) this.run(h)
+        this.options.onDurable?.()
       }
     } finally {
       this.writing = undefined

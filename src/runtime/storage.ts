@@ -24,6 +24,7 @@ import { crc32c } from "@node-rs/crc32"
 import { Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { sharedPrefix } from "./prefix.ts"
 
 export const RECORD_HEADER_BYTES = 8
 
@@ -134,9 +135,29 @@ export const scanRecords = (file: string, buf: Buffer): ScanResult => {
 type Plain = Record<string, unknown>
 const isPlainObject = (v: unknown): v is Plain => typeof v === "object" && v !== null && !Array.isArray(v)
 
+// Building a codec is costly next to running it: an append runs one per group commit, recovery one per record.
+const encoders = new WeakMap<object, (value: unknown) => unknown>()
+const decoders = new WeakMap<object, (value: unknown) => unknown>()
+const encoderOf = (schema: Schema.Codec<unknown, unknown>): ((value: unknown) => unknown) => {
+  let e = encoders.get(schema)
+  if (e === undefined) {
+    e = Schema.encodeUnknownSync(schema)
+    encoders.set(schema, e)
+  }
+  return e
+}
+const decoderOf = <D>(schema: Schema.Codec<D, unknown>): ((value: unknown) => D) => {
+  let d = decoders.get(schema)
+  if (d === undefined) {
+    d = Schema.decodeUnknownSync(schema)
+    decoders.set(schema, d)
+  }
+  return d as (value: unknown) => D
+}
+
 /** Encodes `value` as a record payload, sharing array prefixes with `previous` when it can. */
 export const encodePayload = <D>(schema: Schema.Codec<D, unknown>, value: D, previous: D | undefined): Buffer => {
-  const encode = Schema.encodeUnknownSync(schema)
+  const encode = encoderOf(schema as Schema.Codec<unknown, unknown>)
   if (previous !== undefined && isPlainObject(value) && isPlainObject(previous)) {
     const keep: Record<string, number> = {}
     const cut: Plain = { ...value }
@@ -144,9 +165,7 @@ export const encodePayload = <D>(schema: Schema.Codec<D, unknown>, value: D, pre
     for (const [field, v] of Object.entries(value)) {
       const p = previous[field]
       if (!Array.isArray(v) || !Array.isArray(p)) continue
-      const limit = Math.min(v.length, p.length)
-      let k = 0
-      while (k < limit && v[k] === p[k]) k++
+      const k = sharedPrefix(v, p)
       if (k > 0) {
         keep[field] = k
         cut[field] = v.slice(k)
@@ -172,7 +191,7 @@ export const decodePayload = <D>(
 ): D => {
   const json = JSON.parse(payload.toString("utf8")) as unknown
   if (!isPlainObject(json) || !("d" in json)) throw new Error('record payload is not {"d": …}')
-  const decoded = Schema.decodeUnknownSync(schema)(json.d)
+  const decoded = decoderOf(schema)(json.d)
   const keep = json.k
   if (keep === undefined) return decoded
   if (!isPlainObject(keep) || !isPlainObject(decoded) || !isPlainObject(previous)) {
@@ -309,7 +328,9 @@ export class FileStore<D> implements DurableStore<D> {
         return { bytes, compacted: bytes > 0 && this.gen > 1 }
       }
       const record = encodeRecord(encodePayload(this.schema, value, this.last))
-      const fh = await this.handle()
+      // With the file open, the write is issued in this same turn (an await first would defer it until the
+      // caller's synchronous work is done).
+      const fh = this.fh ?? (await this.handle())
       await fh.write(record, 0, record.length)
       await fh.datasync()
       this.size += record.length

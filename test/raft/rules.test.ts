@@ -840,8 +840,20 @@ describe("handleClientRequest", () => {
     expect(replies(step)).toEqual([{ _tag: "Accepted", index: 2, term: 3 }])
   })
 
+  it("a PutBatch is the Puts of its values in turn, in one step: appended in order, one reply naming the first index", () => {
+    const s = leader({ currentTerm: 3, log: [entry(1)] })
+    const step = withFrozen([faithful, s, { _tag: "PutBatch", values: ["x", "y", "z"] }] as const, handleClientRequest)
+    const oneByOne = ["x", "y", "z"].reduce((st, value) => handleClientRequest(faithful, st, { _tag: "Put", value }).state, s)
+    expect(step.state).toEqual(oneByOne)
+    expect(step.persist).toEqual(durableOf(faithful, oneByOne))
+    expect(replies(step)).toEqual([{ _tag: "Accepted", index: 2, term: 3 }])
+  })
+
   it("a follower or candidate replies NotLeader and changes nothing", () => {
     for (const s of [follower({ currentTerm: 3, log: [entry(1)] }), candidate({ currentTerm: 3 })]) {
+      const batch = withFrozen([faithful, s, { _tag: "PutBatch", values: ["x", "y"] }] as const, handleClientRequest)
+      expect(batch.state).toBe(s)
+      expect(batch.effects).toEqual([{ _tag: "Reply", reply: { _tag: "NotLeader", leaderHint: null } }])
       const step = withFrozen([faithful, s, { _tag: "Put", value: "x" }] as const, handleClientRequest)
       expect(step.state).toBe(s)
       expect(step.persist).toBeUndefined()

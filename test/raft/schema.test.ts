@@ -65,7 +65,10 @@ const raftConfigArb = fc.record({
   values: fc.array(valueArb, { maxLength: 4 }),
   maxEntriesPerMessage: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
 })
-const clientRequestArb = fc.record({ _tag: fc.constant("Put" as const), value: valueArb })
+const clientRequestArb = fc.oneof(
+  fc.record({ _tag: fc.constant("Put" as const), value: valueArb }),
+  fc.record({ _tag: fc.constant("PutBatch" as const), values: fc.tuple(valueArb, fc.array(valueArb, { maxLength: 4 })).map(([v, vs]) => [v, ...vs] as const) }),
+)
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -238,9 +241,12 @@ describe("garbage is rejected with an error naming the field", () => {
     expect(rejection(RaftConfig, { ...ok, values: ["v1", 2] })).toContain(`["values"][1]`)
   })
 
-  it("ClientRequest with another tag or without a value", () => {
-    expect(rejection(ClientRequest, { _tag: "Get", value: "v" })).toContain(`["_tag"]`)
+  it("ClientRequest with another tag, without a value, or an empty or non-string batch", () => {
+    // An unknown tag matches no member of the union: the message names the shapes that are accepted.
+    expect(rejection(ClientRequest, { _tag: "Get", value: "v" })).toMatch(/"Put".*"PutBatch"/)
     expect(rejection(ClientRequest, { _tag: "Put" })).toContain(`["value"]`)
+    expect(rejection(ClientRequest, { _tag: "PutBatch", values: [] })).toContain(`["values"]`)
+    expect(rejection(ClientRequest, { _tag: "PutBatch", values: ["a", 2] })).toContain(`["values"][1]`)
   })
 
   it("NodeId that is empty, too long, has spaces or is not a string", () => {

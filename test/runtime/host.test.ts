@@ -75,19 +75,38 @@ describe("NodeHost on a simulated network", () => {
     }
   })
 
-  it("group commit: 64 concurrent writes share a few fsyncs and all commit", async () => {
+  it("group commit: 64 concurrent steps that persist share a few fsyncs", async () => {
     const c = new SimCluster({ seed: 11, fsyncMs: 5 })
     await c.startAll()
     await c.until(() => c.leaders().length === 1 && c.leaders()[0]!.kv.index >= 1, "a leader with its no-op applied")
     const leader = c.leaders()[0]!
     const store = c.stores.get(leader.id)!
     const before = store.appends
-    const writes = Array.from({ length: 64 }, (_, i) => leader.propose({ _tag: "set", key: `/k${i}`, value: `v${i}` }))
-    const results = await c.drive(Promise.all(writes))
-    expect(results.every((r) => r?.ok === true)).toBe(true)
+    // One Put step each, straight to the host (RaftNode.propose would batch them into one step).
+    const puts = Array.from({ length: 64 }, (_, i) => leader.host.request({ _tag: "Put", value: `{"_tag":"noop","id":"g${i}"}` }))
+    const replies = await c.drive(Promise.all(puts))
+    expect(replies.every((r) => r?._tag === "Accepted")).toBe(true)
     const appends = store.appends - before
     expect(appends).toBeLessThanOrEqual(4)
     expect(leader.host.stats.persists - appends).toBeGreaterThan(50)
+  })
+
+  it("batching: 64 concurrent writes go to the spec as one or two PutBatch steps, and all commit", async () => {
+    const c = new SimCluster({ seed: 11, fsyncMs: 5 })
+    await c.startAll()
+    await c.until(() => c.leaders().length === 1 && c.leaders()[0]!.kv.index >= 1, "a leader with its no-op applied")
+    const leader = c.leaders()[0]!
+    const store = c.stores.get(leader.id)!
+    const before = store.appends
+    const events = c.events.get(leader.id)!
+    const linesBefore = events.lines.length
+    const writes = Array.from({ length: 64 }, (_, i) => leader.propose({ _tag: "set", key: `/k${i}`, value: `v${i}` }))
+    const results = await c.drive(Promise.all(writes))
+    expect(results.every((r) => r?.ok === true)).toBe(true)
+    expect(store.appends - before).toBeLessThanOrEqual(4)
+    const clientSteps = events.parsed().slice(linesBefore).filter((l) => l.ev === "client")
+    expect(clientSteps.length).toBeLessThanOrEqual(2)
+    expect(clientSteps.map((l) => (l.request as { values?: unknown[] }).values?.length ?? 1).reduce((a, b) => a + b, 0)).toBe(64)
     for (let i = 0; i < 64; i++) expect(okValue(leader.kv.get(`/k${i}`))).toBe(`v${i}`)
   })
 

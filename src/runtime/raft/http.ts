@@ -18,7 +18,7 @@ import * as http from "node:http"
 import type { NodeId } from "../../../spec/kernel/protocol.ts"
 import { silentLogger, type Logger } from "../host.ts"
 import { MAX_ENTRY_WIRE_BYTES } from "./config.ts"
-import { cleanKey, encodeCommand, etcdError, statusOf, type Command, type EtcdError, type EventJson, type Result } from "./kv.ts"
+import { cleanKey, etcdError, statusOf, type Command, type EtcdError, type EventJson, type Result } from "./kv.ts"
 import { NotLeaderError, RequestFailed, type RaftNode } from "./raft-node.ts"
 
 export interface Member {
@@ -283,7 +283,8 @@ export class EtcdHttpApi {
   // ---- writes ----
 
   private async write(req: http.IncomingMessage, res: http.ServerResponse, command: Command, body: string): Promise<void> {
-    const bytes = Buffer.byteLength(JSON.stringify(encodeCommand(command)))
+    // The command's encoding is the command itself (no transformations), so its size is known without it.
+    const bytes = Buffer.byteLength(JSON.stringify(JSON.stringify(command)))
     if (bytes > MAX_ENTRY_WIRE_BYTES) {
       return this.send(res, 413, { errorCode: 209, message: "Invalid field", cause: `request of ${bytes} bytes is over the limit of ${MAX_ENTRY_WIRE_BYTES}`, index: this.node.kv.index })
     }

@@ -173,11 +173,14 @@ export class KvStore {
     return n
   }
 
-  /** Applies the entry at `index` (its value is the command text). Deterministic. */
-  apply(index: number, entryValue: string): Result | undefined {
+  /**
+   * Applies the entry at `index` (its value is the command text). Deterministic. `known` is that text already
+   * decoded — the leader's own proposal — so the leader need not decode it again.
+   */
+  apply(index: number, entryValue: string, known?: Command): Result | undefined {
     if (index !== this.index + 1) throw new Error(`kv: applying entry ${index} after ${this.index}`)
     this.index = index
-    const c = decodeCommand(entryValue)
+    const c = known ?? decodeCommand(entryValue)
     if (c === undefined || c._tag === "noop") return undefined
     const r = this.execute(c, index)
     if (r.ok) this.record({ index, key: r.event.node.key, event: r.event })
