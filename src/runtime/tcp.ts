@@ -3,7 +3,8 @@
  *
  * - The node whose id sorts first dials; the other accepts. Each side's first frame is a `Hello` (cluster name,
  *   node id, client URL); a connection whose Hello is missing, malformed, from another cluster or from an
- *   unknown node is closed. A newer connection from the same peer replaces the older one.
+ *   unknown node is closed, and so is an inbound one from a peer that this node dials. A newer connection from
+ *   the same peer replaces the older one.
  * - The dialer reconnects with exponential backoff (50 ms doubling to 1 s) whenever the connection drops.
  * - Every inbound `Message` frame is JSON-parsed and decoded by the protocol's message Schema. A frame that
  *   is oversized, of an unknown kind, not JSON or not a valid message closes *that connection* with a logged
@@ -228,6 +229,10 @@ export class TcpTransport<M> implements Transport<M> {
     const from = hello.from as NodeId
     if (!this.options.peers.has(from)) throw new Error(`Hello from unknown node "${hello.from}"`)
     if (expected !== undefined && from !== expected) throw new Error(`dialed ${expected} but ${hello.from} answered`)
+    // Only the node whose id sorts first dials, so a real peer that sorts after this node never connects to it.
+    // Accepting such a Hello would replace this node's own connection to that peer, and when the impostor's
+    // connection closed nobody would redial: the pair stayed cut off for good (found by raft-fuzz.test.ts).
+    if (expected === undefined && this.options.self < from) throw new Error(`Hello from ${hello.from} on an inbound connection, but ${this.options.self} is the one that dials ${hello.from}`)
     c.peer = from
     if (!c.outbound) c.socket.write(this.helloFrame)
     const old = this.conns.get(from)

@@ -3,29 +3,9 @@
  * find the established leader. Every wait polls with a generous retry count (no wall-clock limits).
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import * as net from "node:net"
-import * as path from "node:path"
+import { bin, call, freeBase } from "./cluster-helpers.ts"
 
-export const repo = path.resolve(import.meta.dirname, "../..")
-export const bin = path.join(repo, "src/cli/quorum.mjs")
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const portFree = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const s = net.createServer()
-    s.once("error", () => resolve(false))
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)))
-  })
-
-/** A base port whose peer (base+1..3) and client (base+1001..1003) ports are all free. */
-export const freeBase = async (): Promise<number> => {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000)
-    const ports = [1, 2, 3, 1001, 1002, 1003].map((d) => base + d)
-    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base
-  }
-  throw new Error("no free ports")
-}
+export { bin, call, freeBase, repo, retry, sleep, type Reply } from "./cluster-helpers.ts"
 
 export interface Status {
   id: string
@@ -37,29 +17,6 @@ export interface Status {
   currentEpoch: number
   pid: number
   applied: number
-}
-
-export interface Reply {
-  status: number
-  json: Record<string, unknown>
-}
-
-export const call = async (method: string, url: string, body?: unknown): Promise<Reply | undefined> => {
-  try {
-    const res = await fetch(url, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }) })
-    return { status: res.status, json: (await res.json()) as Record<string, unknown> }
-  } catch {
-    return undefined
-  }
-}
-
-export const retry = async <T>(what: string, attempt: () => Promise<T | undefined>, tries = 600, pauseMs = 100): Promise<T> => {
-  for (let i = 0; i < tries; i++) {
-    const r = await attempt()
-    if (r !== undefined) return r
-    await sleep(pauseMs)
-  }
-  throw new Error(`gave up waiting for ${what}`)
 }
 
 export interface Cluster {

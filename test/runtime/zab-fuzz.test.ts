@@ -5,30 +5,14 @@
  */
 import fc from "fast-check"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import { rawFrame as frame, rawSend } from "./cluster-helpers.ts"
 import { call, retry, startCluster } from "./zab-cluster.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-zab-fuzz-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-
-const rawSend = (port: number, bytes: Uint8Array): Promise<void> =>
-  new Promise((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port }, () => s.end(bytes))
-    s.setTimeout(2000, () => s.destroy())
-    s.on("error", () => resolve())
-    s.on("close", () => resolve())
-  })
-
-const frame = (kind: number, payload: Buffer | string): Buffer => {
-  const body = typeof payload === "string" ? Buffer.from(payload) : payload
-  const head = Buffer.alloc(5)
-  head.writeUInt32BE(body.length, 0)
-  head.writeUInt8(kind, 4)
-  return Buffer.concat([head, body])
-}
 
 /** Malformed peer input: garbage, bad kinds, oversized headers, strangers' Hellos, undecodable messages. */
 const peerInput = fc.oneof(
