@@ -17,6 +17,7 @@
 import * as http from "node:http"
 import type { NodeId } from "../../../spec/kernel/protocol.ts"
 import { silentLogger, type Logger } from "../host.ts"
+import { closeServer, forwardUrl, listen, readBody, requestUrl } from "../http-util.ts"
 import { MAX_ENTRY_WIRE_BYTES } from "./config.ts"
 import { cleanKey, etcdError, statusOf, type Command, type EtcdError, type EventJson, type Result } from "./kv.ts"
 import { NotLeaderError, RequestFailed, type RaftNode } from "./raft-node.ts"
@@ -81,21 +82,11 @@ export class EtcdHttpApi {
     server.requestTimeout = 0
     server.on("clientError", (_e, socket) => socket.destroy())
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject)
-      server.listen(this.options.port, this.options.host, () => {
-        server.off("error", reject)
-        resolve()
-      })
-    })
+    await listen(server, this.options.port, this.options.host)
   }
 
   async close(): Promise<void> {
-    this.agent.destroy()
-    const server = this.server
-    if (server === undefined) return
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await closeServer(this.server, this.agent)
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -103,7 +94,7 @@ export class EtcdHttpApi {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = requestUrl(req.url)
     if (url === undefined) return this.send(res, 400, { message: "Bad Request" })
-    const body = await readBody(req)
+    const body = await readBody(req, MAX_BODY_BYTES)
     if (body === null) return // the client hung up before sending its whole body: nobody to answer
     if (body === undefined) {
       this.send(res, 413, { errorCode: 209, message: "Invalid field", cause: `request body over ${MAX_BODY_BYTES} bytes`, index: this.node.kv.index })
@@ -413,44 +404,3 @@ export class EtcdHttpApi {
   }
 }
 
-/**
- * The URL of a request target. A target is a path, and `//x/…` is a path too (`new URL("//x/v2/keys/a", base)`
- * would read `x` as a host: the request was served as `/v2/keys/a` and a follower forwarded it to host `x`,
- * answering 500 after its leader wait; found by raft-fuzz.test.ts). An absolute-form target (`http://h/p`)
- * is read for its path and query only. Undefined if it does not parse.
- */
-const requestUrl = (target: string | undefined): URL | undefined => {
-  const t = target ?? "/"
-  try {
-    return t.startsWith("/") ? new URL(`http://local${t}`) : new URL(t, "http://local")
-  } catch {
-    return undefined
-  }
-}
-
-/** Where a request is forwarded: the leader's client URL with the request's path and query, never another host. */
-const forwardUrl = (target: string | undefined, leaderUrl: string): URL => {
-  const u = requestUrl(target)
-  const out = new URL(leaderUrl)
-  out.pathname = u?.pathname ?? "/"
-  out.search = u?.search ?? ""
-  return out
-}
-
-/** Reads a request body as text, or undefined past the size limit, or null if the client went away first. */
-const readBody = (req: http.IncomingMessage): Promise<string | undefined | null> =>
-  new Promise((resolve) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    let over = false
-    req.on("data", (c: Buffer) => {
-      size += c.length
-      if (size > MAX_BODY_BYTES) over = true
-      else chunks.push(c)
-    })
-    req.on("end", () => resolve(over ? undefined : Buffer.concat(chunks).toString("utf8")))
-    // An error here is the client's connection failing mid-body ("aborted", say, when a Content-Length is
-    // never delivered), not a server fault: it must not reach the internal-error path (found by
-    // raft-fuzz.test.ts).
-    req.on("error", () => resolve(null))
-  })

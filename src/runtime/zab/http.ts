@@ -19,6 +19,7 @@
 import { Schema } from "effect"
 import * as http from "node:http"
 import { silentLogger, type Logger } from "../host.ts"
+import { closeServer, forwardUrl, listen, readBody, requestUrl } from "../http-util.ts"
 import { ErrorCodes, validatePath, type ApplyResult, type Op, type ZkError } from "./datatree.ts"
 import { NotLeaderError, RequestFailed, type ZabPeer } from "./zab-node.ts"
 
@@ -89,33 +90,20 @@ export class ZabHttpApi {
     server.requestTimeout = 0 // watches are long polls
     server.on("clientError", (_e, socket) => socket.destroy())
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject)
-      server.listen(this.options.port, this.options.host, () => {
-        server.off("error", reject)
-        resolve()
-      })
-    })
+    await listen(server, this.options.port, this.options.host)
   }
 
   async close(): Promise<void> {
-    this.agent.destroy()
-    const server = this.server
-    if (server === undefined) return
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await closeServer(this.server, this.agent)
   }
 
   // -------------------------------------------------------------------------------------------------------
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    let url: URL
-    try {
-      url = new URL(req.url ?? "/", "http://local")
-    } catch {
-      throw new HttpFailure(400, "BadRequest", "malformed URL")
-    }
-    const body = await readBody(req)
+    const url = requestUrl(req.url)
+    if (url === undefined) throw new HttpFailure(400, "BadRequest", "malformed URL")
+    const body = await readBody(req, MAX_BODY_BYTES)
+    if (body === null) return // the client hung up before sending its whole body: nobody to answer
     if (body === undefined) throw new HttpFailure(413, "TooLarge", `request body over ${MAX_BODY_BYTES} bytes`)
     if (url.pathname === "/znodes" || url.pathname.startsWith("/znodes/")) return this.znodes(req, res, url, body)
     if (req.method !== "GET" && req.method !== "HEAD") return this.send(res, 405, { error: "BadRequest", message: "Method Not Allowed" })
@@ -287,7 +275,7 @@ export class ZabHttpApi {
     if (target === null) return false
     const answer = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer } | { error: NodeJS.ErrnoException }>((resolve) => {
       const out = http.request(
-        new URL(req.url ?? "/", target),
+        forwardUrl(req.url, target),
         {
           method: req.method,
           agent: this.agent,
@@ -332,16 +320,3 @@ export class ZabHttpApi {
   }
 }
 
-const readBody = (req: http.IncomingMessage): Promise<string | undefined> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    let over = false
-    req.on("data", (c: Buffer) => {
-      size += c.length
-      if (size > MAX_BODY_BYTES) over = true
-      else chunks.push(c)
-    })
-    req.on("end", () => resolve(over ? undefined : Buffer.concat(chunks).toString("utf8")))
-    req.on("error", reject)
-  })
