@@ -2,7 +2,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { nodeId } from "../spec/kernel/protocol.ts"
-import { formatItf, formatValue, renderGenericTrace, renderTrace, stepChanges } from "../traces/pretty.ts"
+import { formatItf, formatValue, renderGenericTrace, renderTrace, stepChanges, withDisplay } from "../traces/pretty.ts"
+import { displayZxids } from "../spec/zab/zxid.ts"
+import { corpusDir } from "../src/corpus.ts"
 import { readTrace, type GenericState, type TraceNode, type TraceState } from "../traces/trace.ts"
 
 const n1 = nodeId("n1")
@@ -177,5 +179,19 @@ describe("traces of other tools", () => {
       "     new = [1]",
       "     gone removed",
     ])
+  })
+})
+
+describe("a protocol's display of numbers (zxids as (epoch,counter))", () => {
+  it("renders every number in a zxid field, nested or in arrays, and leaves the rest", () => {
+    const shown = withDisplay({ a: 1, zxid: 4294967297, log: [{ zxid: 4294967298, value: "x" }], lastZxid: -1, committedEarly: [8589934593] }, displayZxids)
+    expect(formatValue(shown)).toBe('{a:1,zxid:(1,1),log:[{zxid:(1,2),value:"x"}],lastZxid:-1,committedEarly:[(2,1)]}')
+  })
+  it("shows a change of a displayed number as one change, not a change of its parts", () => {
+    const trace = readTrace(fs.readFileSync(path.join(corpusDir, "zab-zk-3.8.itf.json"), "utf8"))
+    if (trace.kind !== "quorum") throw new Error("not a quorum trace")
+    const text = renderTrace(trace.states, { display: displayZxids }).join("\n")
+    expect(text).toContain("lastProcessed (1,2)→(1,1)")
+    expect(text).not.toContain("4294967298")
   })
 })

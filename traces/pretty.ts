@@ -27,8 +27,30 @@ export const plainStyle: TraceStyle = { step: same, action: same, node: same, ad
 
 const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/
 
+/** A value already rendered for people (Protocol.display): printed as its text, unquoted. */
+export class Shown {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * A copy of `value` in which every number a protocol's `display` renders differently, judged by the name of the
+ * field holding it (array elements take their array's field), is a `Shown` text.
+ */
+export const withDisplay = (value: unknown, display: (field: string, value: number) => string | undefined, field = ""): unknown => {
+  if (typeof value === "number") {
+    const text = display(field, value)
+    return text === undefined ? value : new Shown(text)
+  }
+  if (Array.isArray(value)) return value.map((v) => withDisplay(v, display, field))
+  if (typeof value === "object" && value !== null && !(value instanceof Map) && !(value instanceof Set)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withDisplay(v, display, k)]))
+  }
+  return value
+}
+
 /** One-line rendering of plain data: `{term:1,value:"v1"}`, `[n1,n2]` style, undefined members left out. */
 export const formatValue = (value: unknown): string => {
+  if (value instanceof Shown) return value.text
   switch (typeof value) {
     case "string":
       return JSON.stringify(value)
@@ -53,7 +75,12 @@ export const formatValue = (value: unknown): string => {
 }
 
 const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
-  typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Map) && !(value instanceof Set)
+  typeof value === "object" &&
+  value !== null &&
+  !Array.isArray(value) &&
+  !(value instanceof Map) &&
+  !(value instanceof Set) &&
+  !(value instanceof Shown)
 
 // ——— Lines: segments of styled text, wrapped before they are styled ———
 
@@ -358,7 +385,16 @@ export interface RenderOptions {
   readonly network?: boolean
   /** What broke at the last step, said there. */
   readonly violation?: { readonly property: string; readonly reason: string; readonly description?: string }
+  /** The protocol's way of showing some numbers (Protocol.display). */
+  readonly display?: (field: string, value: number) => string | undefined
 }
+
+const displayed = (s: TraceState, display: (field: string, value: number) => string | undefined): TraceState => ({
+  ...s,
+  nodes: s.nodes.map((n) => ({ ...n, state: withDisplay(n.state, display), disk: withDisplay(n.disk, display) })),
+  network: s.network.map((m) => ({ ...m, msg: withDisplay(m.msg, display) })),
+  ghost: withDisplay(s.ghost, display),
+})
 
 /** The steps `from..to` of the trace, each as its action line then its entries, laid out to `width`. */
 const renderSteps = (
@@ -399,9 +435,11 @@ const violationEntries = (v: NonNullable<RenderOptions["violation"]>): ReadonlyA
  * The whole trace, step by step: `  3. deliver RequestVote n1→n2` followed by its indented changes; with
  * `network`, the messages in flight after each step; with `violation`, what broke, under the last step.
  */
-export const renderTrace = (states: ReadonlyArray<TraceState>, optionsOrStyle: RenderOptions | TraceStyle = {}): ReadonlyArray<string> => {
+export const renderTrace = (raw: ReadonlyArray<TraceState>, optionsOrStyle: RenderOptions | TraceStyle = {}): ReadonlyArray<string> => {
   // A style alone is what callers passed before there were options.
   const options: RenderOptions = isStyle(optionsOrStyle) ? { style: optionsOrStyle } : optionsOrStyle
+  const display = options.display
+  const states = display === undefined ? raw : raw.map((s) => displayed(s, display))
   const nodes = options.nodes
   const last = states.length - 1
   return renderSteps(states.length, options, (i, inFull) => {

@@ -202,6 +202,11 @@ export interface Protocol<S, M, D, C, R, G, Cfg, V> {
   /** Message kinds and timers, so coverage can list what never happened. */
   readonly messageKinds: ReadonlyArray<string>
   readonly messageKind: (msg: M) => string
+  /**
+   * How a number stored under a field of that name reads best to people, in printed traces (ZAB: a zxid as
+   * `(epoch,counter)`); undefined keeps the number. Display only: the data and its encodings are unchanged.
+   */
+  readonly display?: (field: string, value: number) => string | undefined
   readonly timers: ReadonlyArray<string>
   readonly internalActions: ReadonlyArray<string>
 

@@ -29,7 +29,7 @@ import {
   TIMEOUT,
   type ZabNode,
 } from "./rules.ts"
-import { makeZxid } from "./zxid.ts"
+import { displayZxids, makeZxid } from "./zxid.ts"
 import {
   ClientRequest,
   Durable,
@@ -204,6 +204,7 @@ export const zab: Protocol<ZabNode, Message, Durable, ClientRequest, ClientReply
   schemas: { message: Message, durable: Durable, config: ZabConfig, clientRequest: ClientRequest },
   messageKinds,
   messageKind,
+  display: displayZxids,
   timers: [TIMEOUT],
   internalActions: [LEAD, FOLLOW, FINALIZE, FLUSH, LEAKED_FLUSH, SYNC_STEP, LEADER_EPOCH, QUEUE_NEWLEADER],
   recover,

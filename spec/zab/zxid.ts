@@ -29,3 +29,18 @@ export const isEpochStart = (zxid: Zxid): boolean => counterOf(zxid) === 0
 export const showZxid = (zxid: Zxid): string => `(${epochOf(zxid)},${counterOf(zxid)})`
 
 export const isZxid = (n: number): boolean => Number.isInteger(n) && n >= 0 && epochOf(n) <= MAX_EPOCH
+
+/** The fields of ZAB's and FLE's states and messages that hold zxids. */
+const zxidFields: ReadonlySet<string> = new Set([
+  "zxid",
+  "lastZxid",
+  "peerLastZxid",
+  "lastProcessed",
+  "lastCommitted",
+  "lastProposed",
+  "committedEarly",
+])
+
+/** Protocol.display for `zab` and `fle`: a zxid reads as (epoch,counter) in printed traces. */
+export const displayZxids = (field: string, value: number): string | undefined =>
+  zxidFields.has(field) && isZxid(value) ? showZxid(value) : undefined

@@ -10,7 +10,7 @@ import { itfDocument, type ItfDocument } from "../../traces/itf.ts"
 import { renderTrace } from "../../traces/pretty.ts"
 import { traceStates, type TraceState } from "../../traces/trace.ts"
 import { ExitCode } from "./exit-codes.ts"
-import { colorsFor, count, duration, ProgressLine, table, traceStyle, type Colors } from "./render.ts"
+import { colorsFor, count, displayOf, duration, ProgressLine, table, traceStyle, type Colors } from "./render.ts"
 import { resolveSelection, type Selection } from "./resolve.ts"
 import { runCheck } from "./run-check.ts"
 import { serveViewer } from "./trace-command.ts"
@@ -289,7 +289,7 @@ const textSummary = (
   if (states !== undefined) {
     lines.push("", c.bold(`trace (${states.length - 1} steps)`))
     const width = process.stdout.isTTY === true && (process.stdout.columns ?? 0) >= 40 ? process.stdout.columns : 100
-    lines.push(...renderTrace(states, { style: traceStyle(c), width: width - 2 }).map((line) => `  ${line}`))
+    lines.push(...renderTrace(states, { style: traceStyle(c), width: width - 2, ...displayOf(selection.protocol) }).map((line) => `  ${line}`))
   }
   if (traceFile !== undefined) lines.push("", `trace written to ${shownPath(traceFile)}`)
   return lines

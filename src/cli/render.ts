@@ -3,6 +3,7 @@
  */
 import { createLogUpdate } from "log-update"
 import type { Progress } from "../../checker/search.ts"
+import type { AnyProtocol } from "../../spec/kernel/protocol.ts"
 import { plainStyle, type TraceStyle } from "../../traces/pretty.ts"
 
 export interface Colors {
@@ -99,3 +100,7 @@ export const table = (rows: ReadonlyArray<readonly [string, string]>, indent = "
   const width = Math.max(0, ...rows.map(([left]) => left.length))
   return rows.map(([left, right]) => `${indent}${left.padEnd(width)}  ${right}`)
 }
+
+/** The render option that shows a protocol's numbers its own way (Protocol.display), when it has one. */
+export const displayOf = (protocol: AnyProtocol): { readonly display?: NonNullable<AnyProtocol["display"]> } =>
+  protocol.display === undefined ? {} : { display: protocol.display }

@@ -10,7 +10,7 @@ import { renderTrace } from "../../traces/pretty.ts"
 import { traceStates } from "../../traces/trace.ts"
 import { writeTraceFile } from "./check-command.ts"
 import { ExitCode } from "./exit-codes.ts"
-import { colorsFor, count, duration, table, traceStyle } from "./render.ts"
+import { colorsFor, count, displayOf, duration, table, traceStyle } from "./render.ts"
 import { resolveSelection, type Selection } from "./resolve.ts"
 
 export interface SimulateCommandOptions {
@@ -114,7 +114,7 @@ export const simulateCommand = (options: SimulateCommandOptions): number => {
       `  found by walk ${report.violatingRun! + 1} after ${report.foundLength} steps; shrunk to ${violation.trace.length - 1} steps (${report.shrinkCandidates} schedules replayed)`,
     )
     lines.push("", `trace (${violation.trace.length - 1} steps)`)
-    lines.push(...renderTrace(states, traceStyle(c)).map((line) => `  ${line}`))
+    lines.push(...renderTrace(states, { style: traceStyle(c), ...displayOf(selection.protocol) }).map((line) => `  ${line}`))
     lines.push("", `trace written to ${traceFile}`)
   }
   lines.push("", `repeat: ${repro}`)

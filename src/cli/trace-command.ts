@@ -13,7 +13,7 @@ import { renderGenericTrace, renderTrace, type RenderOptions } from "../../trace
 import { readTrace, type QuorumTrace, type TraceFile } from "../../traces/trace.ts"
 import { startViewer, TraceFileError, type RunningViewer } from "../viewer/server.ts"
 import { ExitCode } from "./exit-codes.ts"
-import { colorsFor, traceStyle } from "./render.ts"
+import { colorsFor, displayOf, traceStyle } from "./render.ts"
 import { UsageError } from "./resolve.ts"
 
 const shownPath = (file: string): string => {
@@ -83,6 +83,7 @@ export const traceShowCommand = (options: ShowOptions): number => {
     lines.push(
       ...renderTrace(trace.states, {
         ...base,
+        ...displayOf(protocol),
         ...(nodes === undefined ? {} : { nodes }),
         violation: { property: meta.property, reason: meta.reason, ...(description === undefined ? {} : { description }) },
       }),

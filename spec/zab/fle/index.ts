@@ -2,7 +2,7 @@
  * Fast Leader Election as one protocol value: rules, properties, bounded models and variants.
  */
 import type { ModelConfig, Protocol, VariantInfo } from "../../kernel/protocol.ts"
-import { makeZxid } from "../zxid.ts"
+import { displayZxids, makeZxid } from "../zxid.ts"
 import { initialGhost, invariants, updateGhost, witnesses, type FleGhost } from "./properties.ts"
 import { enabledInternal, FINALIZE, handle, NOT_TIMEOUT, recover, REELECT, type FleNode } from "./rules.ts"
 import {
@@ -108,6 +108,7 @@ export const fle: Protocol<FleNode, Message, Durable, ClientRequest, ClientReply
   schemas: { message: Message, durable: Durable, config: FleConfig, clientRequest: ClientRequest },
   messageKinds,
   messageKind: (m) => m._tag,
+  display: displayZxids,
   timers: [NOT_TIMEOUT, REELECT],
   internalActions: [FINALIZE],
   recover,
