@@ -18,12 +18,21 @@ const hosted: Readonly<Record<string, () => { config: unknown; variant: unknown 
   zab: () => ({ config: zabRuntimeConfig(), variant: zabFaithfulFlags() }),
 }
 
-export const validateEventsCommand = (dir: string, protocolName: string): number => {
-  const setup = hosted[protocolName]
-  const protocol = protocols[protocolName]
-  if (setup === undefined || protocol === undefined) {
-    throw new UsageError(`no running nodes for protocol "${protocolName}"; nodes run: ${Object.keys(hosted).join(", ")}`)
+/** The protocol the event logs name on their restart lines (logs written before they did are Raft's). */
+const loggedProtocol = (events: ReadonlyMap<string, ReadonlyArray<string>>): string => {
+  const named = new Set<string>()
+  for (const lines of events.values()) {
+    for (const line of lines) {
+      if (!line.includes('"ev":"restart"')) continue
+      const m = /"protocol":"([^"]*)"/.exec(line)
+      named.add(m === null ? "raft" : m[1]!)
+    }
   }
+  if (named.size > 1) throw new UsageError(`the event logs name several protocols: ${[...named].join(", ")}`)
+  return [...named][0] ?? "raft"
+}
+
+export const validateEventsCommand = (dir: string, requested: string | undefined): number => {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`${dir} is not a directory of node data`)
   const events = new Map<string, ReadonlyArray<string>>()
   for (const entry of fs.readdirSync(dir).sort()) {
@@ -32,6 +41,16 @@ export const validateEventsCommand = (dir: string, protocolName: string): number
     events.set(entry, fs.readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0))
   }
   if (events.size === 0) throw new UsageError(`${dir} holds no <node>/events.ndjson files`)
+  const logged = loggedProtocol(events)
+  if (requested !== undefined && requested !== logged) {
+    throw new UsageError(`--protocol ${requested}: the nodes in ${dir} ran ${logged}`)
+  }
+  const protocolName = requested ?? logged
+  const setup = hosted[protocolName]
+  const protocol = protocols[protocolName]
+  if (setup === undefined || protocol === undefined) {
+    throw new UsageError(`no running nodes for protocol "${protocolName}"; nodes run: ${Object.keys(hosted).join(", ")}`)
+  }
   const { config, variant } = setup()
   const report = validateEvents({ protocol, config, variant, events })
   const c = colorsFor(process.stdout)

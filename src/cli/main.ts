@@ -224,14 +224,17 @@ const traceValidate = Command.make(
       Flag.withDescription("Instead of a trace file: a cluster's data directory; every step its nodes logged must be legal"),
       Flag.optional,
     ),
-    protocol: Flag.String("protocol").pipe(Flag.withDescription("The protocol the nodes ran (with --events)"), Flag.withDefault("raft")),
+    protocol: Flag.String("protocol").pipe(
+      Flag.withDescription("The protocol the nodes ran (with --events; default: what their event logs name)"),
+      Flag.optional,
+    ),
   },
   (input) =>
     exitWith(() => {
       const file = optional(input.file)
       const events = optional(input.events)
       if ((file === undefined) === (events === undefined)) throw new UsageError("give either a trace FILE or --events DIR")
-      return events !== undefined ? validateEventsCommand(events, input.protocol) : traceValidateCommand(file!)
+      return events !== undefined ? validateEventsCommand(events, optional(input.protocol)) : traceValidateCommand(file!)
     }),
 ).pipe(
   Command.withDescription(

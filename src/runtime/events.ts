@@ -4,7 +4,7 @@
  * few (the log is a record for conformance checking and debugging, not part of the durable state).
  *
  * Line shapes (every line has `t`, milliseconds since the node started, and `node`):
- * - `{"ev":"restart","seed","disk":<durable|null>,"digest","persist"?:true}` — the node booted from `disk` (recover
+ * - `{"ev":"restart","protocol","seed","disk":<durable|null>,"digest","persist"?:true}` — the node booted from `disk` (recover
  *   ran; `persist` when the boot itself persisted, as a ZAB server writing its first epoch files does).
  * - `{"ev":"deliver","from","msg":<encoded message>,"digest","persist"?:true}` — a message was handled.
  * - `{"ev":"timer","timer","digest","persist"?:true}` — a timer fired and was handled.

@@ -168,7 +168,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
     const step = protocol.recover(this.ctx, store.recovered)
     this.current = step.state
     this.emit(
-      `"ev":"restart","seed":${this.options.seed ?? null},"disk":${
+      `"ev":"restart","protocol":${JSON.stringify(protocol.name)},"seed":${this.options.seed ?? null},"disk":${
         store.recovered === undefined ? "null" : JSON.stringify(this.encodeDurable(store.recovered))
       },"digest":"${stateDigest(step.state)}"${step.persist === undefined ? "" : `,"persist":true`}`,
     )

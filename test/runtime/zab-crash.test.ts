@@ -64,13 +64,16 @@ describe("quorum cluster zab under kill -9", () => {
       process.stdout.write(`zab crash test: ${acked.size} acknowledged writes (${attempts} attempts) all readable after 2 kills\n`)
       c.child.kill("SIGTERM")
       expect(await c.exited).toBe(0)
-      const validated = spawnSync(process.execPath, [bin, "trace", "validate", "--events", dir, "--protocol", "zab"], {
-        encoding: "utf8",
-        env: { ...process.env, NO_COLOR: "1" },
-      })
+      // The protocol is read from the event logs; naming another one is a usage error.
+      const validate = (...extra: string[]) =>
+        spawnSync(process.execPath, [bin, "trace", "validate", "--events", dir, ...extra], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })
+      const validated = validate()
       expect(validated.status, validated.stdout + validated.stderr).toBe(0)
       expect(validated.stdout).toContain("is a legal transition of zab")
       expect(validated.stdout).toMatch(/\(2 starts\)/)
+      const mismatched = validate("--protocol", "raft")
+      expect(mismatched.status).toBe(2)
+      expect(mismatched.stderr).toContain("ran zab")
     } catch (e) {
       process.stderr.write(`cluster output:\n${c.output().slice(-8000)}\n`)
       throw e
