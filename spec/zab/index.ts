@@ -85,7 +85,8 @@ export const afterEpoch2: ReadonlyArray<Durable> = [
 const models: Record<string, ModelConfig<ZabConfig>> = {
   default: {
     description:
-      "3 servers restarting after epoch 1 (divergent disks), oracle election, ≤ 2 new writes, epochs ≤ 3, one crash",
+      "3 servers restarting after epoch 1 (divergent disks), oracle election, ≤ 2 new writes, epochs ≤ 3, one crash; " +
+      "TRUNC+DIFF cannot occur with one history per server (it needs ZooKeeper's stale logs: --variant zk-storage --model stale-log)",
     // Every witness but syncTRUNCDIFF: with one history per server (the Zab papers' view) no log has the gap a
     // TRUNC+DIFF needs; ZooKeeper's stale logs make it (model stale-log, variant zk-storage). See the README.
     mustReach: witnesses.map((w) => w.name).filter((n) => n !== "syncTRUNCDIFF"),
