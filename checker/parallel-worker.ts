@@ -60,8 +60,8 @@ const instance = new Instance(protocol, job.modelName, job.model, job.variant)
 const seen = new SharedSeen(job.buffers)
 const fp: Fingerprint = { hi: 0, lo: 0 }
 const tracker = new WitnessTracker(protocol)
-const expectedViolations = new ExpectedViolations(protocol, job.model.expectedViolations)
-const skipExpected = expectedViolations.names.size > 0 ? expectedViolations.names : undefined
+const expectedViolations = new ExpectedViolations(instance)
+const skipExpected = instance.expectedViolations
 
 let level: World[] = []
 let levelIds: number[] = []

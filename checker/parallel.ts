@@ -67,7 +67,7 @@ export const checkParallel = async (instance: Instance, options: ParallelOptions
   for (const w of protocol.witnesses) witnesses[w.name] = false
   let generated = 0
   let violation: Violation | undefined
-  const expected = new ExpectedViolations(protocol, instance.model.expectedViolations)
+  const expected = new ExpectedViolations(instance)
   const expectedFound: Violation[] = []
   let stoppedBy: StopReason | undefined
   let depth = 0
@@ -87,7 +87,7 @@ export const checkParallel = async (instance: Instance, options: ParallelOptions
     instance.fingerprint(initial, fp)
     seen.visit(fp.hi, fp.lo, -1, -1)
     for (const w of protocol.witnesses) if (w.holds(initial)) witnesses[w.name] = true
-    const broken = brokenInvariant(protocol, initial, expected.names)
+    const broken = brokenInvariant(protocol, initial, instance.expectedViolations)
     if (broken !== undefined) violation = { ...broken, kind: "invariant", trace: [{ action: undefined, world: initial }] }
     for (const b of expected.observe(initial)) expectedFound.push({ ...b, kind: "invariant", trace: [{ action: undefined, world: initial }] })
     await threads[0]!.ask({ kind: "take", worlds: JSON.stringify([initial]), ids: [0] })

@@ -3,7 +3,7 @@
  * simulation, trace replay).
  */
 import type { Action, AnyProtocol } from "../spec/kernel/protocol.ts"
-import type { World } from "./world.ts"
+import type { Instance, World } from "./world.ts"
 
 export interface Broken {
   readonly property: string
@@ -39,14 +39,11 @@ export const brokenInvariant = (protocol: AnyProtocol, world: World, expected?: 
  * first world that breaks it: in BFS order that world ends a shortest counterexample.
  */
 export class ExpectedViolations {
-  readonly names: ReadonlySet<string>
   private pending: AnyProtocol["invariants"]
 
-  constructor(protocol: AnyProtocol, names: ReadonlyArray<string> = []) {
-    const unknown = names.filter((n) => !protocol.invariants.some((i) => i.name === n))
-    if (unknown.length > 0) throw new Error(`expectedViolations names no invariant of ${protocol.name}: ${unknown.join(", ")}`)
-    this.names = new Set(names)
-    this.pending = protocol.invariants.filter((i) => this.names.has(i.name))
+  constructor(instance: Instance) {
+    const names = instance.expectedViolations
+    this.pending = names === undefined ? [] : instance.protocol.invariants.filter((i) => names.has(i.name))
   }
 
   get outstanding(): ReadonlyArray<string> {

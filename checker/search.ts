@@ -134,9 +134,9 @@ export const check = (instance: Instance, options: CheckOptions = {}): CheckRepo
   const coverage: Record<string, number> = {}
   for (const kind of possibleKinds(instance)) coverage[kind] = 0
   const tracker = new WitnessTracker(protocol)
-  const expected = new ExpectedViolations(protocol, instance.model.expectedViolations)
+  const expected = new ExpectedViolations(instance)
   const expectedFound: Violation[] = []
-  const skipExpected = expected.names.size > 0 ? expected.names : undefined
+  const skipExpected = instance.expectedViolations
 
   let generated = 0
   let violation: Violation | undefined

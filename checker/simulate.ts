@@ -59,17 +59,8 @@ const brokenBy = (instance: Instance, before: World, action: Action<unknown, unk
   const step = brokenTransition(instance.protocol, before, action, after)
   if (step !== undefined) return { ...step, kind: "transition" }
   // A walk reports real violations only; what the model expects to be broken is the exhaustive search's to show.
-  const state = brokenInvariant(instance.protocol, after, expectedOf(instance))
+  const state = brokenInvariant(instance.protocol, after, instance.expectedViolations)
   return state === undefined ? undefined : { ...state, kind: "invariant" }
-}
-
-const expectedSets = new WeakMap<Instance, ReadonlySet<string>>()
-const expectedOf = (instance: Instance): ReadonlySet<string> | undefined => {
-  const names = instance.model.expectedViolations
-  if (names === undefined || names.length === 0) return undefined
-  let set = expectedSets.get(instance)
-  if (set === undefined) expectedSets.set(instance, (set = new Set(names)))
-  return set
 }
 
 interface Choice {
@@ -98,7 +89,7 @@ const walk = (instance: Instance, seed: number, depth: number, coverage: Record<
   const rng = xoroshiro128plus(seed)
   let world = instance.initial()
   const steps: TraceStep[] = [{ action: undefined, world }]
-  const initiallyBroken = brokenInvariant(instance.protocol, world, expectedOf(instance))
+  const initiallyBroken = brokenInvariant(instance.protocol, world, instance.expectedViolations)
   if (initiallyBroken !== undefined) return { steps, broken: { ...initiallyBroken, kind: "invariant" } }
   for (let d = 0; d < depth; d++) {
     const choices = choicesOf(instance, world)

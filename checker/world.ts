@@ -70,6 +70,8 @@ export class Instance {
   private readonly diskEnc = new WeakMap<object, string>()
   /** Present when the model asks for symmetry reduction. */
   private readonly symmetry: Symmetry | undefined
+  /** The invariants the model expects to see broken (ModelConfig.expectedViolations); undefined when none. */
+  readonly expectedViolations: ReadonlySet<string> | undefined
   private readonly combiner = new FingerprintCombiner()
   private readonly scratch: Fingerprint = { hi: 0, lo: 0 }
 
@@ -86,6 +88,10 @@ export class Instance {
     this.ids.forEach((id, i) => this.index.set(id, i))
     protocol.timers.forEach((t, i) => this.timerBit.set(t, 1 << i))
     this.symmetry = model.symmetry === true ? new Symmetry(this) : undefined
+    const expected = model.expectedViolations ?? []
+    const unknown = expected.filter((n) => !protocol.invariants.some((i) => i.name === n))
+    if (unknown.length > 0) throw new Error(`expectedViolations names no invariant of ${protocol.name}: ${unknown.join(", ")}`)
+    this.expectedViolations = expected.length > 0 ? new Set(expected) : undefined
   }
 
   nodeIndex(id: NodeId): number {

@@ -156,16 +156,17 @@ export const checkCommand = async (options: CheckOptions): Promise<number> => {
   const violation = report.violation
   let states: ReadonlyArray<TraceState> | undefined
   let traceFile: string | undefined
+  // The report crossed from the worker as plain data; a local instance names its timers and nodes.
+  const instance = new Instance(selection.protocol, selection.modelName, selection.model, selection.variantName)
+  const outDir = path.resolve(options.out ?? "out")
+  const shownStates = (v: NonNullable<CheckReport["violation"]>) => traceStates(instance, v.trace, (a) => describeAction(selection.protocol, a))
   if (violation !== undefined) {
-    // The report crossed from the worker as plain data; a local instance names its timers and nodes.
-    const instance = new Instance(selection.protocol, selection.modelName, selection.model, selection.variantName)
-    states = traceStates(instance, violation.trace, (a) => describeAction(selection.protocol, a))
-    traceFile = writeTraceFile(selection, violation, states, path.resolve(options.out ?? "out"))
+    states = shownStates(violation)
+    traceFile = writeTraceFile(selection, violation, states, outDir)
   }
   const expected = report.expectedViolations.map((v) => {
-    const instance = new Instance(selection.protocol, selection.modelName, selection.model, selection.variantName)
-    const shown = traceStates(instance, v.trace, (a) => describeAction(selection.protocol, a))
-    return { property: v.property, reason: v.reason, steps: shown.length - 1, file: writeTraceFile(selection, v, shown, path.resolve(options.out ?? "out")) }
+    const shown = shownStates(v)
+    return { property: v.property, reason: v.reason, steps: shown.length - 1, file: writeTraceFile(selection, v, shown, outDir) }
   })
 
   if (options.json) {
