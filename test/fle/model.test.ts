@@ -4,7 +4,8 @@
  * the pre-3.4.0 vote order. A change that moves these numbers must be explained, not absorbed.
  */
 import { describe, expect, it } from "vitest"
-import { check, expand } from "../../checker/search.ts"
+import { check } from "../../checker/search.ts"
+import { replays } from "../checker/replays.ts"
 import { Instance } from "../../checker/world.ts"
 import type { AnyProtocol } from "../../spec/kernel/protocol.ts"
 import { fle } from "../../spec/zab/fle/index.ts"
@@ -14,20 +15,6 @@ const without = (p: AnyProtocol, ...names: string[]): AnyProtocol => ({
   invariants: p.invariants.filter((i) => !names.includes(i.name)),
 })
 const run = (p: AnyProtocol, model: string, variant = "fle") => check(new Instance(p, model, p.models[model]!, variant))
-
-/** Every step of a trace is a successor the checker itself would take. */
-const replays = (p: AnyProtocol, model: string, variant: string, trace: ReadonlyArray<{ world: unknown }>) => {
-  const inst = new Instance(p, model, p.models[model]!, variant)
-  for (let k = 1; k < trace.length; k++) {
-    const wanted = inst.encode(trace[k]!.world as never)
-    let found = false
-    expand(inst, trace[k - 1]!.world as never, (_a, next, inside) => {
-      if (inside && inst.encode(next) === wanted) found = true
-    })
-    if (!found) return false
-  }
-  return true
-}
 
 describe("fle models explored exhaustively (atMostOneLeadingPerRound set aside)", () => {
   const holds: AnyProtocol = {

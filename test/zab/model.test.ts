@@ -4,27 +4,14 @@
  * checker that moves these numbers must be explained, not absorbed.
  */
 import { describe, expect, it } from "vitest"
-import { check, expand } from "../../checker/search.ts"
+import { check } from "../../checker/search.ts"
+import { replays } from "../checker/replays.ts"
 import { Instance } from "../../checker/world.ts"
 import type { AnyProtocol } from "../../spec/kernel/protocol.ts"
 import { zab } from "../../spec/zab/index.ts"
 
 const p = zab as unknown as AnyProtocol
 const run = (model: string, variant = "zab") => check(new Instance(p, model, p.models[model]!, variant))
-
-/** Every step of a trace is a successor the checker itself would take. */
-const replays = (model: string, variant: string, trace: ReadonlyArray<{ world: unknown }>): boolean => {
-  const inst = new Instance(p, model, p.models[model]!, variant)
-  for (let k = 1; k < trace.length; k++) {
-    const wanted = inst.encode(trace[k]!.world as never)
-    let found = false
-    expand(inst, trace[k - 1]!.world as never, (_a, next, inside) => {
-      if (inside && inst.encode(next) === wanted) found = true
-    })
-    if (!found) return false
-  }
-  return true
-}
 
 describe("zab models explored exhaustively", () => {
   it("small: 1789 distinct states from empty disks; a write committed and delivered", () => {
@@ -56,7 +43,7 @@ describe("flawed variants are caught with their shortest counterexample", () => 
       expect(r.violation!.property).toBe(c.property)
       expect(info.breaks!.property).toBe(c.property)
       expect(r.violation!.trace.length - 1).toBe(c.length)
-      expect(replays(info.breaks!.model, c.variant, r.violation!.trace)).toBe(true)
+      expect(replays(p, info.breaks!.model, c.variant, r.violation!.trace)).toBe(true)
     })
   }
 })
