@@ -44,15 +44,38 @@ export const readBody = (req: http.IncomingMessage, maxBytes: number): Promise<s
     req.on("error", () => resolve(null))
   })
 
-/** Starts listening; rejects if the port cannot be bound. */
-export const listen = (server: http.Server, port: number, host: string): Promise<void> =>
-  new Promise<void>((resolve, reject) => {
+/**
+ * Starts a client API's server on host:port (rejects if the port cannot be bound). Watches are long polls, so
+ * there is no overall request deadline (Node's default would cut them at 5 minutes); a client sending bad HTTP
+ * loses its socket; a request whose handler throws goes to `failed` (which logs and answers it), and its socket
+ * is destroyed when the response had already begun.
+ */
+export const startApiServer = async (
+  port: number,
+  host: string,
+  handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
+  failed: (req: http.IncomingMessage, res: http.ServerResponse, error: unknown) => void,
+): Promise<http.Server> => {
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const begun = res.headersSent
+      failed(req, res, e)
+      // A response already under way cannot carry the error: cut it rather than leave the client waiting.
+      if (begun) res.destroy()
+    })
+  })
+  server.keepAliveTimeout = 30_000
+  server.requestTimeout = 0
+  server.on("clientError", (_e, socket) => socket.destroy())
+  await new Promise<void>((resolve, reject) => {
     server.once("error", reject)
     server.listen(port, host, () => {
       server.off("error", reject)
       resolve()
     })
   })
+  return server
+}
 
 /** Closes the server now, long polls included, and the agent used to forward requests. */
 export const closeServer = async (server: http.Server | undefined, agent: http.Agent): Promise<void> => {

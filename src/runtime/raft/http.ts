@@ -17,7 +17,7 @@
 import * as http from "node:http"
 import type { NodeId } from "../../../spec/kernel/protocol.ts"
 import { silentLogger, type Logger } from "../host.ts"
-import { closeServer, forwardUrl, listen, readBody, requestUrl } from "../http-util.ts"
+import { closeServer, forwardUrl, readBody, requestUrl, startApiServer } from "../http-util.ts"
 import { MAX_ENTRY_WIRE_BYTES } from "./config.ts"
 import { cleanKey, etcdError, statusOf, type Command, type EtcdError, type EventJson, type Result } from "./kv.ts"
 import { NotLeaderError, RequestFailed, type RaftNode } from "./raft-node.ts"
@@ -70,19 +70,10 @@ export class EtcdHttpApi {
   }
 
   async start(): Promise<void> {
-    const server = http.createServer((req, res) => {
-      this.handle(req, res).catch((e: unknown) => {
-        this.log.error(`HTTP ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
-        if (!res.headersSent) this.sendError(res, etcdError("RaftInternal", String(e), this.node.kv.index))
-        else res.destroy()
-      })
+    this.server = await startApiServer(this.options.port, this.options.host, (req, res) => this.handle(req, res), (req, res, e) => {
+      this.log.error(`HTTP ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+      this.sendError(res, etcdError("RaftInternal", String(e), this.node.kv.index))
     })
-    server.keepAliveTimeout = 30_000
-    // Watches are long polls: no overall request deadline (Node's default would cut them at 5 minutes).
-    server.requestTimeout = 0
-    server.on("clientError", (_e, socket) => socket.destroy())
-    this.server = server
-    await listen(server, this.options.port, this.options.host)
   }
 
   async close(): Promise<void> {

@@ -19,7 +19,7 @@
 import { Schema } from "effect"
 import * as http from "node:http"
 import { silentLogger, type Logger } from "../host.ts"
-import { closeServer, forwardUrl, listen, readBody, requestUrl } from "../http-util.ts"
+import { closeServer, forwardUrl, readBody, requestUrl, startApiServer } from "../http-util.ts"
 import { ErrorCodes, validatePath, type ApplyResult, type Op, type ZkError } from "./datatree.ts"
 import { NotLeaderError, RequestFailed, type ZabPeer } from "./zab-node.ts"
 
@@ -78,19 +78,11 @@ export class ZabHttpApi {
   }
 
   async start(): Promise<void> {
-    const server = http.createServer((req, res) => {
-      this.handle(req, res).catch((e: unknown) => {
-        if (e instanceof HttpFailure) return this.sendFailure(res, e)
-        this.log.error(`HTTP ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
-        if (!res.headersSent) this.send(res, 500, { error: "Internal", message: String(e) })
-        else res.destroy()
-      })
+    this.server = await startApiServer(this.options.port, this.options.host, (req, res) => this.handle(req, res), (req, res, e) => {
+      if (e instanceof HttpFailure) return this.sendFailure(res, e)
+      this.log.error(`HTTP ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+      this.send(res, 500, { error: "Internal", message: String(e) })
     })
-    server.keepAliveTimeout = 30_000
-    server.requestTimeout = 0 // watches are long polls
-    server.on("clientError", (_e, socket) => socket.destroy())
-    this.server = server
-    await listen(server, this.options.port, this.options.host)
   }
 
   async close(): Promise<void> {
