@@ -26,6 +26,8 @@ export interface ClusterCommandOptions {
   readonly restart: boolean
   readonly electionMs: number
   readonly heartbeatMs: number
+  /** Raft: passed to every node as --coalesce-ms when given. */
+  readonly coalesceMs?: number | undefined
   /** ZAB: the TIMEOUT timer. */
   readonly timeoutMs?: number | undefined
   readonly events: boolean
@@ -118,6 +120,7 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
       "--heartbeat-ms",
       String(o.heartbeatMs),
       ...(zab && o.timeoutMs !== undefined ? ["--timeout-ms", String(o.timeoutMs)] : []),
+      ...(!zab && o.coalesceMs !== undefined ? ["--coalesce-ms", String(o.coalesceMs)] : []),
       ...(o.events ? [] : ["--no-events"]),
     ]
     // QUORUM_NODE_FLAGS: extra Node.js flags for every node process (say, --cpu-prof for profiling).
@@ -201,6 +204,14 @@ export const clusterCli = Command.make(
     restart: Flag.Boolean("restart").pipe(Flag.withDescription("Restart a node that exits (for crash experiments)"), Flag.withDefault(false)),
     electionMs: positive("election-ms").pipe(Flag.withDescription("Election timeout T: each one is drawn from [T, 2T] ms"), Flag.withDefault(300)),
     heartbeatMs: positive("heartbeat-ms").pipe(Flag.withDescription("Leader heartbeat interval in ms"), Flag.withDefault(50)),
+    coalesceMs: Flag.Int("coalesce-ms").pipe(
+      Flag.filter(
+        (n) => n >= 0,
+        () => "a whole number ≥ 0",
+      ),
+      Flag.withDescription("Raft: longest a busy leader waits to fill an AppendEntries, in ms; 0 sends at once (default 3)"),
+      Flag.optional,
+    ),
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: the TIMEOUT after which a silent leader (or a leader without a quorum) is given up (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Nodes do not write events.ndjson"), Flag.withDefault(false)),
   },
@@ -215,6 +226,7 @@ export const clusterCli = Command.make(
         restart: input.restart,
         electionMs: input.electionMs,
         heartbeatMs: input.heartbeatMs,
+        coalesceMs: Option.getOrUndefined(input.coalesceMs),
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),

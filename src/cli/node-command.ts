@@ -8,6 +8,7 @@ import { Command, Flag, Argument } from "effect/cli"
 import { nodeId } from "../../spec/kernel/protocol.ts"
 import type { Logger } from "../runtime/host.ts"
 import { freshSeed } from "../runtime/prng.ts"
+import { defaultTimings as raftTimings } from "../runtime/raft/config.ts"
 import { ConfigError, parseClientUrls, parsePeers, startRaftServer } from "../runtime/raft/server.ts"
 import { CorruptLogError } from "../runtime/storage.ts"
 import { defaultTimings as zabTimings } from "../runtime/zab/config.ts"
@@ -27,6 +28,8 @@ export interface NodeCommandOptions {
   readonly seed: number | undefined
   readonly electionMs: number
   readonly heartbeatMs: number
+  /** Raft: the longest a leader waits to fill an AppendEntries under load (default 3 ms, 0: never). */
+  readonly coalesceMs?: number | undefined
   /** ZAB: the TIMEOUT timer (default 2000 ms). */
   readonly timeoutMs?: number | undefined
   readonly events: boolean
@@ -77,7 +80,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       clientPort: o.clientPort,
       dir: o.dir,
       seed,
-      timings: { electionMs: o.electionMs, heartbeatMs: o.heartbeatMs },
+      timings: { electionMs: o.electionMs, heartbeatMs: o.heartbeatMs, coalesceMs: o.coalesceMs ?? raftTimings.coalesceMs },
       events: o.events,
       logger: log,
     })
@@ -96,7 +99,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
   log.info(
     o.protocol === "zab"
       ? `seed ${seed} (repeat with --seed ${seed}) · timeout ${o.timeoutMs ?? zabTimings.timeoutMs} ms · heartbeat ${o.heartbeatMs} ms · finalizeWait ${zabTimings.finalizeMs} ms`
-      : `seed ${seed} (repeat with --seed ${seed}) · election timeout ${o.electionMs}-${2 * o.electionMs} ms · heartbeat ${o.heartbeatMs} ms`,
+      : `seed ${seed} (repeat with --seed ${seed}) · election timeout ${o.electionMs}-${2 * o.electionMs} ms · heartbeat ${o.heartbeatMs} ms · coalesce ≤ ${o.coalesceMs ?? raftTimings.coalesceMs} ms`,
   )
   const running = server
   await new Promise<void>((resolve) => {
@@ -150,6 +153,14 @@ export const nodeCli = Command.make(
     seed: Flag.Int("seed").pipe(Flag.withDescription("Seed of the election-timeout PRNG (default: fresh, and printed)"), Flag.optional),
     electionMs: positive("election-ms").pipe(Flag.withDescription("Election timeout T: each one is drawn from [T, 2T] ms"), Flag.withDefault(300)),
     heartbeatMs: positive("heartbeat-ms").pipe(Flag.withDescription("Leader heartbeat interval in ms"), Flag.withDefault(50)),
+    coalesceMs: Flag.Int("coalesce-ms").pipe(
+      Flag.filter(
+        (n) => n >= 0,
+        () => "a whole number ≥ 0",
+      ),
+      Flag.withDescription(`Raft: longest a busy leader waits to fill an AppendEntries, in ms; 0 sends at once (default ${raftTimings.coalesceMs})`),
+      Flag.optional,
+    ),
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: a follower not hearing from its leader (or a leader from a quorum) this long goes LOOKING (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Do not write <dir>/<id>/events.ndjson"), Flag.withDefault(false)),
   },
@@ -166,6 +177,7 @@ export const nodeCli = Command.make(
         seed: Option.getOrUndefined(input.seed),
         electionMs: input.electionMs,
         heartbeatMs: input.heartbeatMs,
+        coalesceMs: Option.getOrUndefined(input.coalesceMs),
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),

@@ -265,7 +265,7 @@ export const generateRaftPackage = async (options: GenerateOptions): Promise<Gen
   clientPort: self.clientPort,
   dir: options.dir ?? cfg.dataDir,
   seed: options.seed,
-  timings: { electionMs: cfg.timers.electionMs, heartbeatMs: cfg.timers.heartbeatMs },
+  timings: { electionMs: cfg.timers.electionMs, heartbeatMs: cfg.timers.heartbeatMs, coalesceMs: ${defaultTimings.coalesceMs} },
   events: options.events,
   logger: options.logger,
 })`,

@@ -50,6 +50,8 @@ const ONLY = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefi
 const RAFT = ONLY === undefined || ONLY === "raft"
 const ZAB = ONLY === undefined || ONLY === "zab"
 const ETCD_HEARTBEAT_MS = optionalFlag("etcd-heartbeat-ms")
+/** Our Raft leader's `--coalesce-ms` (default: the node's own). */
+const COALESCE_MS = optionalFlag("coalesce-ms")
 const ETCD_ELECTION_MS = optionalFlag("etcd-election-ms")
 
 const bin = fileURLToPath(new URL("../cli/quorum.mjs", import.meta.url))
@@ -109,6 +111,8 @@ interface Target {
   readonly write?: (url: string, key: string, v: string) => Promise<boolean>
   /** Time from now until a write through one of `urls` is acknowledged (default: etcd v2 PUTs, `firstAck`). */
   readonly firstAck?: (urls: ReadonlyArray<string>) => Promise<number>
+  /** The process ids of every member, for the CPU they spend during the throughput run. */
+  readonly pids: () => Promise<ReadonlyArray<number>>
 }
 
 interface Result {
@@ -122,7 +126,24 @@ interface Result {
   readonly leader: string
   readonly newLeader: string
   readonly failed: number
+  /** CPU seconds (user + system) spent during the throughput run by all members together, and by this client. */
+  readonly serverCpu: number
+  readonly clientCpu: number
 }
+
+/** A process's CPU seconds so far (user + system, all threads), from /proc; 0 where /proc is missing. */
+const cpuSeconds = (pid: number): number => {
+  try {
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  } catch {
+    return 0
+  }
+}
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat times: 100 on every architecture Node runs on. */
+const CLOCK_TICKS = 100
 
 /**
  * Time from now until a PUT to one of `urls` is acknowledged (2xx): every url gets a fresh request every 10 ms,
@@ -194,6 +215,9 @@ const runWorkload = async (target: Target): Promise<Result> => {
     const load: number[] = []
     let next = 0
     let failed = 0
+    const pids = await target.pids()
+    const serverCpu0 = pids.map(cpuSeconds)
+    const clientCpu0 = process.cpuUsage()
     const t0 = performance.now()
     const worker = async (): Promise<void> => {
       while (next < WRITES) {
@@ -205,6 +229,13 @@ const runWorkload = async (target: Target): Promise<Result> => {
     }
     await Promise.all(Array.from({ length: INFLIGHT }, worker))
     const seconds = (performance.now() - t0) / 1000
+    const serverCpus = pids.map((pid, i) => cpuSeconds(pid) - serverCpu0[i]!)
+    const serverCpu = serverCpus.reduce((a, b) => a + b, 0)
+    process.stderr.write(
+      `[${target.name}] CPU per write by member (µs): ${serverCpus.map((c, i) => `${pids[i] === leader.pid ? "leader " : ""}${Math.round((c / WRITES) * 1e6)}`).join(", ")}\n`,
+    )
+    const clientUsage = process.cpuUsage(clientCpu0)
+    const clientCpu = (clientUsage.user + clientUsage.system) / 1e6
     load.sort((a, b) => a - b)
 
     const seqLeader = await target.leader()
@@ -230,7 +261,19 @@ const runWorkload = async (target: Target): Promise<Result> => {
       failoverMs = await (target.firstAck ?? firstAck)(survivors)
       newLeader = (await target.leader(victim.id)).id
     }
-    return { seconds, throughput: WRITES / seconds, load, seq, failoverMs, startLeader: leader.id, leader: victim.id, newLeader, failed }
+    return {
+      seconds,
+      throughput: WRITES / seconds,
+      load,
+      seq,
+      failoverMs,
+      startLeader: leader.id,
+      leader: victim.id,
+      newLeader,
+      failed,
+      serverCpu,
+      clientCpu,
+    }
   } finally {
     agent.destroy()
   }
@@ -251,7 +294,21 @@ const benchQuorum = async (): Promise<Result> => {
   const urls = [1, 2, 3].map((i) => `http://127.0.0.1:${base + 1000 + i}`)
   const cluster = spawn(
     process.execPath,
-    [bin, "cluster", "raft", "--nodes", "3", "--dir", dir, "--base-port", String(base), "--seed", "1", ...(EVENTS ? [] : ["--no-events"])],
+    [
+      bin,
+      "cluster",
+      "raft",
+      "--nodes",
+      "3",
+      "--dir",
+      dir,
+      "--base-port",
+      String(base),
+      "--seed",
+      "1",
+      ...(EVENTS ? [] : ["--no-events"]),
+      ...(COALESCE_MS === undefined ? [] : ["--coalesce-ms", String(COALESCE_MS)]),
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   )
   let log = ""
@@ -271,6 +328,7 @@ const benchQuorum = async (): Promise<Result> => {
     return await runWorkload({
       name: "quorum raft",
       urls,
+      pids: async () => (await Promise.all(urls.map(status))).flatMap((s) => (s === undefined ? [] : [s.pid])),
       // The node that says Leader in the highest term and that another node follows in that term (a deposed
       // leader that has not heard of the new term yet still says Leader).
       leader: async (exclude) => {
@@ -316,6 +374,7 @@ const benchEtcd = async (): Promise<Result> => {
     return await runWorkload({
       name: `etcd ${cluster.version}`,
       urls: cluster.members.map((m) => m.clientUrl),
+      pids: async () => cluster.members.flatMap((m) => (m.proc.pid === undefined ? [] : [m.proc.pid])),
       leader: async (exclude) => {
         const m = await etcdLeader(cluster, get, exclude)
         const pid = m.proc.pid
@@ -393,6 +452,7 @@ const benchZab = async (): Promise<Result> => {
     return await runWorkload({
       name: "quorum zab",
       urls,
+      pids: async () => (await Promise.all(urls.map(status))).flatMap((s) => (s === undefined ? [] : [s.pid])),
       write,
       firstAck: (survivors) =>
         firstAck(survivors, () => ({
@@ -444,6 +504,7 @@ const benchZookeeper = async (): Promise<Result> => {
     return await runWorkload({
       name: `zookeeper ${ensemble.version}`,
       urls,
+      pids: async () => ensemble.servers.flatMap((s) => (s.proc.pid === undefined ? [] : [s.proc.pid])),
       write: (url, key, v) => zkWrite(clients.get(url)!, `/${key.replaceAll("/", "-")}`, v, known),
       firstAck: (survivors) =>
         new Promise((resolve) => {
@@ -492,6 +553,10 @@ const table = (columns: ReadonlyArray<readonly [string, Result]>): string => {
     [
       "failover (kill -9 leader → next ack)",
       ...columns.map(([, r]) => (FAILOVER ? `${r.failoverMs.toFixed(0)} ms (${r.leader} → ${r.newLeader})` : "skipped")),
+    ],
+    [
+      "CPU per write: servers / client",
+      ...columns.map(([, r]) => `${int((r.serverCpu / WRITES) * 1e6)} µs / ${int((r.clientCpu / WRITES) * 1e6)} µs`),
     ],
     ["failed requests", ...columns.map(([, r]) => String(r.failed))],
   ]

@@ -8,6 +8,7 @@ import { SimClock } from "../../src/runtime/clock.ts"
 import { MemoryEvents } from "../../src/runtime/events.ts"
 import { nodeSeed } from "../../src/runtime/prng.ts"
 import { RaftNode } from "../../src/runtime/raft/raft-node.ts"
+import type { RaftTimings } from "../../src/runtime/raft/config.ts"
 import { MemoryStore } from "../../src/runtime/storage.ts"
 import { MemoryNetwork } from "../../src/runtime/transport.ts"
 import { Message } from "../../spec/raft/schema.ts"
@@ -17,6 +18,7 @@ export interface SimOptions {
   readonly seed?: number
   readonly fsyncMs?: number
   readonly latencyMs?: number
+  readonly timings?: RaftTimings
 }
 
 export class SimCluster {
@@ -55,6 +57,7 @@ export class SimCluster {
       clock: this.clock,
       seed: (this.options.seed ?? 1) + this.ids.indexOf(id) * 1000 + this.restarts++ * 7,
       events,
+      ...(this.options.timings === undefined ? {} : { timings: this.options.timings }),
     })
     this.nodes.set(id, node)
     this.stores.set(id, store)

@@ -36,6 +36,11 @@ export interface RaftTimings {
   /** Election timeout T: each arming draws uniformly from [T, 2T]. */
   readonly electionMs: number
   readonly heartbeatMs: number
+  /**
+   * Longest a leader holds back an AppendEntries for more entries to fill it, when many writes are in flight
+   * (raft-node.ts, `maybeKick`); 0 sends at once.
+   */
+  readonly coalesceMs: number
 }
 
-export const defaultTimings: RaftTimings = { electionMs: 300, heartbeatMs: 50 }
+export const defaultTimings: RaftTimings = { electionMs: 300, heartbeatMs: 50, coalesceMs: 3 }

@@ -8,7 +8,8 @@
  * - **Timer policy** (legal because a model timer may fire at any moment while armed): a follower's election
  *   timer is postponed whenever it accepts an AppendEntries of its term or grants a vote (Figure 2's "without
  *   receiving AppendEntries RPC from current leader or granting vote"); a leader fires its heartbeat timer
- *   early when a peer is behind and has no AppendEntries outstanding, so new entries leave at once.
+ *   early when a peer is behind and has no AppendEntries outstanding, so new entries leave at once — or, under
+ *   load, once enough have gathered to fill a message (`maybeKick`).
  * - **A no-op entry at the start of each term** (§8), submitted as an ordinary client request: it lets a new
  *   leader commit (and so learn) everything committed before it, and is what read-index waits for.
  * - **Linearizable reads** by read index (§6.4): the read waits until the leader has committed an entry of its
@@ -99,6 +100,15 @@ interface Round {
   readonly timer: TimerHandle
 }
 
+/** How long a peak of concurrent writes is remembered (`worthWaiting`). */
+const CONCURRENCY_WINDOW_MS = 100
+/**
+ * The share of that peak an AppendEntries waits for: not all of it — some writers are always between a reply
+ * and their next request — but most (measured with `npm run bench:cluster`: 0.5 sent smaller messages and
+ * cost more CPU per write, waiting for all of them waited out the timer).
+ */
+const COALESCE_SHARE = 0.75
+
 export class RaftNode {
   readonly host: RaftHost
   readonly kv = new KvStore()
@@ -117,6 +127,13 @@ export class RaftNode {
   private confirmQueue: Array<{ term: number; resolve: () => void; reject: (e: Error) => void; deadline: number }> = []
   private roundScheduled = false
   private nextId = 0
+  /** The timer that ends a wait to fill an AppendEntries (`maybeKick`). */
+  private coalescing: TimerHandle | undefined
+  /** Writes submitted to the spec whose proposals are not registered yet (their step is not durable yet). */
+  private submitting = 0
+  /** The most writes held at once lately (`worthWaiting`), and since when. */
+  private concurrency = 0
+  private concurrencyAt = 0
   private readonly proposalTimeoutMs: number
   private readonly readTimeoutMs: number
 
@@ -203,8 +220,10 @@ export class RaftNode {
     if (batch.length === 0) return
     const [first, ...rest] = batch.map((p) => p.value)
     const request: ClientRequest = rest.length === 0 ? { _tag: "Put", value: first! } : { _tag: "PutBatch", values: [first!, ...rest] }
+    this.submitting += batch.length
     this.host.request(request).then(
       (reply) => {
+        this.submitting -= batch.length
         if (reply === undefined || reply._tag === "NotLeader") {
           const error =
             reply === undefined
@@ -217,6 +236,7 @@ export class RaftNode {
       },
       // A step that threw (a broken internal assumption) fails every write of the batch, as it failed one before.
       (error: unknown) => {
+        this.submitting -= batch.length
         for (const p of batch) p.reject(error instanceof Error ? error : new Error(String(error)))
       },
     )
@@ -337,19 +357,57 @@ export class RaftNode {
     this.checkWaiters()
   }
 
-  /** Leader: fire the heartbeat now if a peer is behind and has nothing outstanding. */
+  /**
+   * Leader: fire the heartbeat now if a peer is behind and has nothing outstanding — unless it is worth
+   * waiting to fill the message. An AppendEntries costs its receiver a fixed ~200 µs of CPU (a step, an fsync,
+   * socket calls) besides its entries, so under load many small messages cost more than the entries they carry.
+   * Like Nagle's algorithm, but sized by the load: when many clients write at once, the message waits until it
+   * holds most of their writes (`worthWaiting`), is full, or `coalesceMs` has passed. One writer at a time
+   * never waits. Measured with `npm run bench:cluster`: fewer, fuller messages cut the followers' CPU per write
+   * by a quarter and the latency under load too, at 8, 16 and 64 writers in flight.
+   */
   private maybeKick(s: RaftState): void {
     const now = this.clock.now()
     const stale = 2 * this.timings.heartbeatMs
-    const due = this.host.ctx.peers.some((p) => {
-      if ((s.nextIndex[p] ?? 0) > s.log.length) return false
+    let waiting = Number.POSITIVE_INFINITY
+    for (const p of this.host.ctx.peers) {
+      const next = s.nextIndex[p] ?? 0
+      if (next > s.log.length) continue
       const o = this.outstanding.get(p)
-      return o === undefined || o.count === 0 || now - o.lastSent > stale
-    })
-    if (!due) return
+      if (o !== undefined && o.count > 0 && now - o.lastSent <= stale) continue
+      waiting = Math.min(waiting, s.log.length + 1 - next)
+    }
+    if (waiting === Number.POSITIVE_INFINITY) return
+    if (this.worthWaiting(waiting)) {
+      if (this.coalescing === undefined) {
+        this.coalescing = this.clock.setTimeout(() => {
+          this.coalescing = undefined
+          if (this.isLeader) this.host.fireTimerNow(HEARTBEAT)
+        }, this.timings.coalesceMs)
+      }
+      return
+    }
+    if (this.coalescing !== undefined) {
+      this.clock.clearTimeout(this.coalescing)
+      this.coalescing = undefined
+    }
     // At once (the host queues it right behind this step), not at the end of the turn: the AppendEntries
     // then leaves before this turn's replies to clients are written.
     this.host.fireTimerNow(HEARTBEAT)
+  }
+
+  /** Whether `waiting` unsent entries should wait for more (see `maybeKick`). */
+  private worthWaiting(waiting: number): boolean {
+    if (this.timings.coalesceMs <= 0) return false
+    // Writes this leader holds (proposed, not yet applied); their recent peak is how many clients write at once.
+    const now = this.clock.now()
+    const held = this.proposals.size + this.batch.length + this.submitting
+    if (held >= this.concurrency || now - this.concurrencyAt > CONCURRENCY_WINDOW_MS) {
+      this.concurrency = held
+      this.concurrencyAt = now
+    }
+    const target = Math.min(this.host.ctx.config.maxEntriesPerMessage, Math.floor(this.concurrency * COALESCE_SHARE))
+    return waiting < target
   }
 
   private onControl(from: NodeId, ctl: Control): void {
@@ -455,6 +513,8 @@ export class RaftNode {
   }
 
   private failAll(error: Error): void {
+    if (this.coalescing !== undefined) this.clock.clearTimeout(this.coalescing)
+    this.coalescing = undefined
     for (const p of this.batch) p.reject(error)
     this.batch = []
     for (const p of this.proposals.values()) {
