@@ -66,7 +66,7 @@ const measure = async (size: number): Promise<Measured> => {
   const peers = `n1=127.0.0.1:${p1},n2=127.0.0.1:${p2},n3=127.0.0.1:${p3}`
   // An election timeout far beyond the run: the follower must not stand for election meanwhile.
   const flags = ["node", "raft", "--id", "n2", "--peers", peers, "--client-port", String(client), "--dir", dir, "--election-ms", "600000", "--seed", "1"]
-  const node = spawn(process.execPath, [bin, ...flags, ...(EVENTS ? [] : ["--no-events"])], { stdio: ["ignore", "ignore", "pipe"] })
+  const node = spawn(process.execPath, [...(process.env.QUORUM_NODE_FLAGS ?? "").split(" ").filter((f) => f !== ""), bin, ...flags, ...(EVENTS ? [] : ["--no-events"])], { stdio: ["ignore", "ignore", "pipe"] })
   let stderr = ""
   node.stderr.on("data", (c: Buffer) => (stderr += c.toString()))
   const sock = new net.Socket()

@@ -69,6 +69,15 @@ export interface StorageLogger {
 // ---------------------------------------------------------------------------------------------------------
 // Records
 
+/**
+ * Opens `file` for durable appends: O_DSYNC makes each write return once its data is on disk, so an append is
+ * one write, not a write and an fdatasync (two trips to the thread pool). `extra`: more open flags (O_CREAT…).
+ */
+export const openAppend = (file: string, extra: number): number => {
+  const { O_WRONLY, O_APPEND, O_DSYNC } = fs.constants
+  return fs.openSync(file, O_WRONLY | O_APPEND | O_DSYNC | extra)
+}
+
 /** Writes all of `buf` at the end of `fd` (a short write continues where it stopped). */
 export const writeAll = (fd: number, buf: Buffer): Promise<void> =>
   new Promise((resolve, reject) => {
@@ -341,8 +350,7 @@ export class FileStore<D> implements DurableStore<D> {
         return { bytes, compacted: bytes > 0 && this.gen > 1 }
       }
       const record = encodeRecord(encodePayload(this.schema, value, this.last))
-      // One O_DSYNC write is a write and an fdatasync in one trip to the thread pool (not two), issued in this
-      // same turn once the file is open.
+      // Issued in this same turn (the file is opened synchronously, once per generation).
       await writeAll(this.fd ?? this.openAppend(), record)
       this.size += record.length
       this.last = value
@@ -377,8 +385,7 @@ export class FileStore<D> implements DurableStore<D> {
   }
 
   private openAppend(): number {
-    const { O_WRONLY, O_APPEND, O_DSYNC } = fs.constants
-    this.fd = fs.openSync(path.join(this.dir, walName(this.gen)), O_WRONLY | O_APPEND | O_DSYNC)
+    this.fd = openAppend(path.join(this.dir, walName(this.gen)), 0)
     return this.fd
   }
 
