@@ -1,5 +1,5 @@
 /**
- * `npm run bench:cluster [-- --writes N --inflight K --sequential M --no-events --keep --compare --only raft|zab]`: a 3-node
+ * `npm run bench:cluster [-- --writes N --inflight K --sequential M --warmup W --no-events --keep --compare --only raft|zab]`: a 3-node
  * Raft cluster on loopback, started exactly as a user would (`quorum cluster raft`), measured through its etcd
  * v2 API:
  *
@@ -41,6 +41,8 @@ const optionalFlag = (name: string): number | undefined => (args.includes(`--${n
 const WRITES = flag("writes", 20_000)
 const INFLIGHT = flag("inflight", 64)
 const SEQUENTIAL = flag("sequential", 1000)
+/** Writes of the same workload before the measured ones (JIT compilers, caches and connections warm up). */
+const WARMUP = flag("warmup", 0)
 const EVENTS = !args.includes("--no-events")
 const KEEP = args.includes("--keep")
 const FAILOVER = !args.includes("--no-failover")
@@ -209,6 +211,18 @@ const runWorkload = async (target: Target): Promise<Result> => {
     for (let i = 0; i < 500; i++) {
       if (await put(leader.url, "warmup", "1").catch(() => false)) break
       await sleep(20)
+    }
+    if (WARMUP > 0) {
+      process.stderr.write(`[${target.name}] warm-up: ${WARMUP} writes, ${INFLIGHT} in flight, not measured…\n`)
+      let w = 0
+      await Promise.all(
+        Array.from({ length: INFLIGHT }, async () => {
+          while (w < WARMUP) {
+            const i = w++
+            await put(leader.url, `warmup/${i}`, value(i)).catch(() => false)
+          }
+        }),
+      )
     }
 
     process.stderr.write(`[${target.name}] throughput: ${WRITES} writes, ${INFLIGHT} in flight, to leader ${leader.id}…\n`)
@@ -594,7 +608,7 @@ const main = async (): Promise<void> => {
 
   const out = [
     "",
-    `3-node clusters on loopback, ${os.cpus().length} cores; ${WRITES.toLocaleString("en-US")} writes of 128-byte values, ${INFLIGHT} in flight, to the leader; ${SEQUENTIAL} sequential writes`,
+    `3-node clusters on loopback, ${os.cpus().length} cores; ${WRITES.toLocaleString("en-US")} writes of 128-byte values, ${INFLIGHT} in flight, to the leader${WARMUP > 0 ? ` after ${WARMUP.toLocaleString("en-US")} unmeasured warm-up writes` : ""}; ${SEQUENTIAL} sequential writes`,
     ...(RAFT ? ["raft/etcd: etcd v2 keys API, PUT /v2/keys/<k> value=…"] : []),
     ...(ZAB ? ["zab/zookeeper: create /<k> (setData once it exists) — znode HTTP API for quorum zab, node-zookeeper-client for ZooKeeper"] : []),
     `durability: defaults — quorum fdatasyncs its log per group commit${COMPARE ? (RAFT ? "; etcd fsyncs its WAL" : "") + (ZAB ? "; ZooKeeper fsyncs its txn log (forceSync)" : "") : ""}; quorum event logs ${EVENTS ? "on" : "off"}`,
