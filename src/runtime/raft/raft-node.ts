@@ -127,8 +127,8 @@ export class RaftNode {
   private confirmQueue: Array<{ term: number; resolve: () => void; reject: (e: Error) => void; deadline: number }> = []
   private roundScheduled = false
   private nextId = 0
-  /** The timer that ends a wait to fill an AppendEntries (`maybeKick`). */
-  private coalescing: TimerHandle | undefined
+  /** A wait to fill an AppendEntries (`maybeKick`): its timer, and whether that timer has run out. */
+  private coalescing: { readonly timer: TimerHandle; expired: boolean } | undefined
   /** Writes submitted to the spec whose proposals are not registered yet (their step is not durable yet). */
   private submitting = 0
   /** The most writes held at once lately (`worthWaiting`), and since when. */
@@ -215,9 +215,12 @@ export class RaftNode {
   }
 
   private submitBatch(): void {
+    if (this.batch.length === 0) return
+    // While an AppendEntries waits to fill up, its new entries wait with it: one step, one append (fsync) and
+    // one log copy for all of them, instead of one per append that would finish meanwhile.
+    if (this.coalescing !== undefined && this.worthWaiting((this.unsentToIdlePeer(this.state) ?? 0) + this.batch.length)) return
     const batch = this.batch
     this.batch = []
-    if (batch.length === 0) return
     const [first, ...rest] = batch.map((p) => p.value)
     const request: ClientRequest = rest.length === 0 ? { _tag: "Put", value: first! } : { _tag: "PutBatch", values: [first!, ...rest] }
     this.submitting += batch.length
@@ -362,43 +365,63 @@ export class RaftNode {
    * waiting to fill the message. An AppendEntries costs its receiver a fixed ~200 µs of CPU (a step, an fsync,
    * socket calls) besides its entries, so under load many small messages cost more than the entries they carry.
    * Like Nagle's algorithm, but sized by the load: when many clients write at once, the message waits until it
-   * holds most of their writes (`worthWaiting`), is full, or `coalesceMs` has passed. One writer at a time
+   * holds most of their writes (`worthWaiting`), is full, or `coalesceMs` has passed; meanwhile new writes wait
+   * too (`submitBatch`), so the leader appends them in one step and one fsync. One writer at a time
    * never waits. Measured with `npm run bench:cluster`: fewer, fuller messages cut the followers' CPU per write
    * by a quarter and the latency under load too, at 8, 16 and 64 writers in flight.
    */
   private maybeKick(s: RaftState): void {
-    const now = this.clock.now()
-    const stale = 2 * this.timings.heartbeatMs
-    let waiting = Number.POSITIVE_INFINITY
-    for (const p of this.host.ctx.peers) {
-      const next = s.nextIndex[p] ?? 0
-      if (next > s.log.length) continue
-      const o = this.outstanding.get(p)
-      if (o !== undefined && o.count > 0 && now - o.lastSent <= stale) continue
-      waiting = Math.min(waiting, s.log.length + 1 - next)
-    }
-    if (waiting === Number.POSITIVE_INFINITY) return
+    const waiting = this.unsentToIdlePeer(s)
+    if (waiting === undefined) return
     if (this.worthWaiting(waiting)) {
       if (this.coalescing === undefined) {
-        this.coalescing = this.clock.setTimeout(() => {
-          this.coalescing = undefined
-          if (this.isLeader) this.host.fireTimerNow(HEARTBEAT)
-        }, this.timings.coalesceMs)
+        const wait = { timer: this.clock.setTimeout(() => this.coalescingRanOut(wait), this.timings.coalesceMs), expired: false }
+        this.coalescing = wait
       }
       return
     }
-    if (this.coalescing !== undefined) {
-      this.clock.clearTimeout(this.coalescing)
-      this.coalescing = undefined
-    }
+    this.endCoalescing()
     // At once (the host queues it right behind this step), not at the end of the turn: the AppendEntries
     // then leaves before this turn's replies to clients are written.
     this.host.fireTimerNow(HEARTBEAT)
   }
 
+  /**
+   * The fewest entries a peer lacks among the peers with no AppendEntries outstanding (or only a stale one),
+   * or undefined when no peer is behind and idle.
+   */
+  private unsentToIdlePeer(s: RaftState): number | undefined {
+    const now = this.clock.now()
+    const stale = 2 * this.timings.heartbeatMs
+    let waiting: number | undefined
+    for (const p of this.host.ctx.peers) {
+      const next = s.nextIndex[p] ?? 0
+      if (next > s.log.length) continue
+      const o = this.outstanding.get(p)
+      if (o !== undefined && o.count > 0 && now - o.lastSent <= stale) continue
+      waiting = Math.min(waiting ?? Number.POSITIVE_INFINITY, s.log.length + 1 - next)
+    }
+    return waiting
+  }
+
+  /** The wait is over: what it held goes now (the held batch's step sends the AppendEntries, see above). */
+  private coalescingRanOut(wait: { expired: boolean }): void {
+    if (this.coalescing !== wait) return
+    wait.expired = true
+    if (this.batch.length > 0 && !this.host.appending) this.submitBatch()
+    if (this.isLeader) this.maybeKick(this.state)
+    this.endCoalescing()
+  }
+
+  private endCoalescing(): void {
+    if (this.coalescing === undefined) return
+    this.clock.clearTimeout(this.coalescing.timer)
+    this.coalescing = undefined
+  }
+
   /** Whether `waiting` unsent entries should wait for more (see `maybeKick`). */
   private worthWaiting(waiting: number): boolean {
-    if (this.timings.coalesceMs <= 0) return false
+    if (this.timings.coalesceMs <= 0 || this.coalescing?.expired === true) return false
     // Writes this leader holds (proposed, not yet applied); their recent peak is how many clients write at once.
     const now = this.clock.now()
     const held = this.proposals.size + this.batch.length + this.submitting
@@ -513,8 +536,7 @@ export class RaftNode {
   }
 
   private failAll(error: Error): void {
-    if (this.coalescing !== undefined) this.clock.clearTimeout(this.coalescing)
-    this.coalescing = undefined
+    this.endCoalescing()
     for (const p of this.batch) p.reject(error)
     this.batch = []
     for (const p of this.proposals.values()) {
