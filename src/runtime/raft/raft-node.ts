@@ -73,7 +73,14 @@ interface Proposal {
   readonly command: Command
   readonly resolve: (r: Result | undefined) => void
   readonly reject: (e: Error) => void
+  /** The timeout shared by the proposals of one batch (a timer per write cost more than the rest of its bookkeeping). */
+  readonly deadline: BatchDeadline
+}
+
+interface BatchDeadline {
   readonly timer: TimerHandle
+  /** Proposals of the batch not yet applied or failed; the timer is cleared when none is left. */
+  pending: number
 }
 
 /** A command waiting to be submitted with the others of its turn. */
@@ -235,7 +242,7 @@ export class RaftNode {
           for (const p of batch) p.reject(error)
           return
         }
-        batch.forEach((p, i) => this.register(reply.index + i, reply.term, p))
+        this.register(reply.index, reply.term, batch)
       },
       // A step that threw (a broken internal assumption) fails every write of the batch, as it failed one before.
       (error: unknown) => {
@@ -245,18 +252,38 @@ export class RaftNode {
     )
   }
 
-  /** Waits for the entry at `index` to be applied (or replaced by another term's entry, or to time out). */
-  private register(index: number, term: number, p: Pending): void {
-    if (index <= this.kv.index) {
-      p.reject(new RequestFailed("timeout", `entry ${index} was applied before its proposal was registered`))
-      return
+  /**
+   * Waits for the entries of a batch, at `first` and after, to be applied (or replaced by another term's entry,
+   * or to time out together).
+   */
+  private register(first: number, term: number, batch: ReadonlyArray<Pending>): void {
+    const indexes = batch.map((_, i) => first + i)
+    const deadline: BatchDeadline = {
+      pending: 0,
+      timer: this.clock.setTimeout(() => {
+        for (const index of indexes) {
+          const p = this.proposals.get(index)
+          if (p?.deadline !== deadline) continue
+          this.proposals.delete(index)
+          p.reject(new RequestFailed("timeout", `entry ${index} (term ${term}) was not committed within ${this.proposalTimeoutMs} ms; its outcome is unknown`))
+        }
+      }, this.proposalTimeoutMs),
     }
-    const timer = this.clock.setTimeout(() => {
-      if (this.proposals.get(index)?.timer !== timer) return
-      this.proposals.delete(index)
-      p.reject(new RequestFailed("timeout", `entry ${index} (term ${term}) was not committed within ${this.proposalTimeoutMs} ms; its outcome is unknown`))
-    }, this.proposalTimeoutMs)
-    this.proposals.set(index, { term, value: p.value, command: p.command, resolve: p.resolve, reject: p.reject, timer })
+    batch.forEach((p, i) => {
+      const index = first + i
+      if (index <= this.kv.index) {
+        p.reject(new RequestFailed("timeout", `entry ${index} was applied before its proposal was registered`))
+        return
+      }
+      deadline.pending++
+      this.proposals.set(index, { term, value: p.value, command: p.command, resolve: p.resolve, reject: p.reject, deadline })
+    })
+    if (deadline.pending === 0) this.clock.clearTimeout(deadline.timer)
+  }
+
+  /** A proposal is settled: its batch's timer goes once the whole batch is. */
+  private settled(p: Proposal): void {
+    if (--p.deadline.pending === 0) this.clock.clearTimeout(p.deadline.timer)
   }
 
   /**
@@ -352,7 +379,7 @@ export class RaftNode {
       const result = this.kv.apply(index, entry.value, p !== undefined && p.value === entry.value ? p.command : undefined)
       if (p !== undefined) {
         this.proposals.delete(index)
-        this.clock.clearTimeout(p.timer)
+        this.settled(p)
         if (entry.term === p.term) p.resolve(result)
         else p.reject(new RequestFailed("dropped", `entry ${index} of term ${p.term} was replaced by a later leader; not applied`))
       }
@@ -540,7 +567,7 @@ export class RaftNode {
     for (const p of this.batch) p.reject(error)
     this.batch = []
     for (const p of this.proposals.values()) {
-      this.clock.clearTimeout(p.timer)
+      this.clock.clearTimeout(p.deadline.timer)
       p.reject(error)
     }
     this.proposals.clear()
