@@ -69,21 +69,26 @@ const measure = async (size: number): Promise<Measured> => {
   const node = spawn(process.execPath, [...(process.env.QUORUM_NODE_FLAGS ?? "").split(" ").filter((f) => f !== ""), bin, ...flags, ...(EVENTS ? [] : ["--no-events"])], { stdio: ["ignore", "ignore", "pipe"] })
   let stderr = ""
   node.stderr.on("data", (c: Buffer) => (stderr += c.toString()))
-  const sock = new net.Socket()
+  let sock: net.Socket | undefined
   try {
-    for (let tries = 0; ; tries++) {
+    for (let tries = 0; sock === undefined; tries++) {
+      const attempt = net.connect(p2, "127.0.0.1")
       const connected = await new Promise<boolean>((resolve) => {
-        sock.once("error", () => resolve(false))
-        sock.connect(p2, "127.0.0.1", () => resolve(true))
+        attempt.once("error", () => resolve(false))
+        attempt.once("connect", () => resolve(true))
       })
-      if (connected) break
-      if (tries > 200 || node.exitCode !== null) throw new Error(`the follower did not start:\n${stderr}`)
-      await new Promise((r) => setTimeout(r, 50))
+      if (connected) sock = attempt
+      else {
+        attempt.destroy()
+        if (tries > 200 || node.exitCode !== null) throw new Error(`the follower did not start:\n${stderr}`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
     }
-    sock.write(encodeFrame(FrameKind.Hello, JSON.stringify({ cluster: clusterName(parsePeers(peers)), from: "n1", clientUrl: null })))
+    const leader: net.Socket = sock
+    leader.write(encodeFrame(FrameKind.Hello, JSON.stringify({ cluster: clusterName(parsePeers(peers)), from: "n1", clientUrl: null })))
     const decoder = new FrameDecoder()
     let answered: (() => void) | undefined
-    sock.on("data", (chunk: Buffer) => {
+    leader.on("data", (chunk: Buffer) => {
       for (const f of decoder.push(chunk)) if (f.kind === FrameKind.Message) answered?.()
     })
     let index = 0
@@ -98,7 +103,7 @@ const measure = async (size: number): Promise<Measured> => {
         answered = () => (clearTimeout(timer), resolve())
         const prevLogIndex = index - n
         const message = { _tag: "AppendEntries", term: 1, prevLogIndex, prevLogTerm: prevLogIndex === 0 ? 0 : 1, entries, leaderCommit: prevLogIndex }
-        sock.write(encodeFrame(FrameKind.Message, JSON.stringify(message)))
+        leader.write(encodeFrame(FrameKind.Message, JSON.stringify(message)))
       })
     while (index < WARMUP_ENTRIES) await appendEntries(size)
     const from = index
@@ -111,7 +116,7 @@ const measure = async (size: number): Promise<Measured> => {
     const messages = entries / size
     return { size, messages, cpuPerMessageUs: (cpu / messages) * 1e6, cpuPerEntryUs: (cpu / entries) * 1e6, entriesPerSecond: entries / seconds }
   } finally {
-    sock.destroy()
+    sock?.destroy()
     node.kill("SIGKILL")
     await new Promise((r) => (node.exitCode !== null || node.signalCode !== null ? r(undefined) : node.once("exit", r)))
     fs.rmSync(dir, { recursive: true, force: true })
