@@ -14,6 +14,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import { nodeIds } from "../../spec/kernel/protocol.ts"
 import { freshSeed, nodeSeed } from "../runtime/prng.ts"
 import { ExitCode } from "./exit-codes.ts"
+import { coalesceMsFlag } from "./node-command.ts"
 import { canColor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
 
@@ -204,14 +205,7 @@ export const clusterCli = Command.make(
     restart: Flag.Boolean("restart").pipe(Flag.withDescription("Restart a node that exits (for crash experiments)"), Flag.withDefault(false)),
     electionMs: positive("election-ms").pipe(Flag.withDescription("Election timeout T: each one is drawn from [T, 2T] ms"), Flag.withDefault(300)),
     heartbeatMs: positive("heartbeat-ms").pipe(Flag.withDescription("Leader heartbeat interval in ms"), Flag.withDefault(50)),
-    coalesceMs: Flag.Int("coalesce-ms").pipe(
-      Flag.filter(
-        (n) => n >= 0,
-        () => "a whole number ≥ 0",
-      ),
-      Flag.withDescription("Raft: longest a busy leader waits to fill an AppendEntries, in ms; 0 sends at once (default 3)"),
-      Flag.optional,
-    ),
+    coalesceMs: coalesceMsFlag,
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: the TIMEOUT after which a silent leader (or a leader without a quorum) is given up (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Nodes do not write events.ndjson"), Flag.withDefault(false)),
   },

@@ -130,6 +130,16 @@ const positive = (name: string) =>
     ),
   )
 
+/** `--coalesce-ms`, shared with `quorum cluster`, which passes it on to its nodes. */
+export const coalesceMsFlag = Flag.Int("coalesce-ms").pipe(
+  Flag.filter(
+    (n) => n >= 0,
+    () => "a whole number ≥ 0",
+  ),
+  Flag.withDescription(`Raft: longest a busy leader waits to fill an AppendEntries, in ms; 0 sends at once (default ${raftTimings.coalesceMs})`),
+  Flag.optional,
+)
+
 const exitWith = (body: () => Promise<number>) =>
   Effect.tryPromise({ try: body, catch: (error) => error }).pipe(
     Effect.map((code) => {
@@ -153,14 +163,7 @@ export const nodeCli = Command.make(
     seed: Flag.Int("seed").pipe(Flag.withDescription("Seed of the election-timeout PRNG (default: fresh, and printed)"), Flag.optional),
     electionMs: positive("election-ms").pipe(Flag.withDescription("Election timeout T: each one is drawn from [T, 2T] ms"), Flag.withDefault(300)),
     heartbeatMs: positive("heartbeat-ms").pipe(Flag.withDescription("Leader heartbeat interval in ms"), Flag.withDefault(50)),
-    coalesceMs: Flag.Int("coalesce-ms").pipe(
-      Flag.filter(
-        (n) => n >= 0,
-        () => "a whole number ≥ 0",
-      ),
-      Flag.withDescription(`Raft: longest a busy leader waits to fill an AppendEntries, in ms; 0 sends at once (default ${raftTimings.coalesceMs})`),
-      Flag.optional,
-    ),
+    coalesceMs: coalesceMsFlag,
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: a follower not hearing from its leader (or a leader from a quorum) this long goes LOOKING (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Do not write <dir>/<id>/events.ndjson"), Flag.withDefault(false)),
   },
