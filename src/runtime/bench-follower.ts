@@ -16,6 +16,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { encodeFrame, FrameDecoder, FrameKind } from "./frame.ts"
+import { processCpuSeconds } from "./proc-cpu.ts"
 import { encodeCommand } from "./raft/kv.ts"
 import { clusterName, parsePeers } from "./raft/server.ts"
 
@@ -35,11 +36,10 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 64) || !Number.isInte
 
 const bin = fileURLToPath(new URL("../cli/quorum.mjs", import.meta.url))
 
-/** A process's CPU seconds so far (user + system), from /proc/<pid>/stat (fields 14 and 15, in 1/100 s). */
 const cpuSeconds = (pid: number): number => {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  const seconds = processCpuSeconds(pid)
+  if (seconds === undefined) throw new Error(`cannot read the CPU time of process ${pid} (this benchmark needs Linux's /proc)`)
+  return seconds
 }
 
 const freePort = (): Promise<number> =>

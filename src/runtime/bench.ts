@@ -30,6 +30,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { ETCD_BIN, etcdLeader, etcdVersion, startEtcd } from "./bench-etcd.ts"
+import { processCpuSeconds } from "./proc-cpu.ts"
 import { startZookeeper, zkConnect, zkLeader, zkWrite, zookeeperAvailable, zookeeperVersion, type ZkClient } from "./bench-zookeeper.ts"
 
 const args = process.argv.slice(2)
@@ -133,19 +134,8 @@ interface Result {
   readonly clientCpu: number
 }
 
-/** A process's CPU seconds so far (user + system, all threads), from /proc; 0 where /proc is missing. */
-const cpuSeconds = (pid: number): number => {
-  try {
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
-  } catch {
-    return 0
-  }
-}
-/** Linux's USER_HZ, the unit of /proc/<pid>/stat times: 100 on every architecture Node runs on. */
-const CLOCK_TICKS = 100
+/** CPU seconds of `pid` so far; 0 where /proc cannot tell (the table then shows NaN, not a made-up figure). */
+const cpuSeconds = (pid: number): number => processCpuSeconds(pid) ?? Number.NaN
 
 /**
  * Time from now until a PUT to one of `urls` is acknowledged (2xx): every url gets a fresh request every 10 ms,
@@ -198,6 +188,16 @@ const firstAck = (
     const deadline = setTimeout(() => finish(NaN), 60_000)
     round()
   })
+
+/** Every node's pid, from its status page (asked again until all answer: one missing would hide its CPU). */
+const allPids = async (urls: ReadonlyArray<string>, status: (url: string) => Promise<{ pid: number } | undefined>): Promise<number[]> => {
+  for (let i = 0; i < 100; i++) {
+    const all = await Promise.all(urls.map(status))
+    if (all.every((s) => s !== undefined)) return all.map((s) => s!.pid)
+    await sleep(20)
+  }
+  throw new Error(`not every node of ${urls.join(", ")} answered its status page`)
+}
 
 const runWorkload = async (target: Target): Promise<Result> => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: INFLIGHT })
@@ -342,7 +342,7 @@ const benchQuorum = async (): Promise<Result> => {
     return await runWorkload({
       name: "quorum raft",
       urls,
-      pids: async () => (await Promise.all(urls.map(status))).flatMap((s) => (s === undefined ? [] : [s.pid])),
+      pids: () => allPids(urls, status),
       // The node that says Leader in the highest term and that another node follows in that term (a deposed
       // leader that has not heard of the new term yet still says Leader).
       leader: async (exclude) => {
@@ -466,7 +466,7 @@ const benchZab = async (): Promise<Result> => {
     return await runWorkload({
       name: "quorum zab",
       urls,
-      pids: async () => (await Promise.all(urls.map(status))).flatMap((s) => (s === undefined ? [] : [s.pid])),
+      pids: () => allPids(urls, status),
       write,
       firstAck: (survivors) =>
         firstAck(survivors, () => ({
