@@ -134,6 +134,8 @@ export class RaftNode {
   private confirmQueue: Array<{ term: number; resolve: () => void; reject: (e: Error) => void; deadline: number }> = []
   private roundScheduled = false
   private nextId = 0
+  /** Whether an end-of-turn `submitBatch` is scheduled (`propose`). */
+  private submitScheduled = false
   /** A wait to fill an AppendEntries (`maybeKick`): its timer, and whether that timer has run out. */
   private coalescing: { readonly timer: TimerHandle; expired: boolean } | undefined
   /** Writes submitted to the spec whose proposals are not registered yet (their step is not durable yet). */
@@ -213,8 +215,12 @@ export class RaftNode {
     const withId = { ...command, id: `${this.id}:${++this.nextId}` } as Command
     return new Promise((resolve, reject) => {
       this.batch.push({ value: encodeCommand(withId), command: withId, resolve, reject })
-      if (this.batch.length === 1) {
+      // Once per turn: the batch goes at the end of it — unless an append is in flight (it goes when that is
+      // durable) or the batch is held for a coalescing AppendEntries, which its growth may have filled.
+      if (!this.submitScheduled) {
+        this.submitScheduled = true
         this.clock.setTimeout(() => {
+          this.submitScheduled = false
           if (!this.host.appending) this.submitBatch()
         }, 0)
       }
