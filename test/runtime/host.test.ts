@@ -139,6 +139,10 @@ describe("NodeHost on a simulated network", () => {
     const coalesced = await run(3, 32, 8)
     expect(coalesced.messages).toBeLessThan(eager.messages)
     expect(coalesced.perMessage).toBeGreaterThan(eager.perMessage)
+    // A wait ends when the message is full enough, not when its timer runs out: with a 1 s timer, only the last
+    // wait (the writers stop, so the message never fills) takes the whole second.
+    const longTimer = await run(1000, 32, 8)
+    expect(longTimer.ms).toBeLessThan(1000 + 3 * eager.ms)
     // One writer at a time: the same simulated time with or without coalescing (its entry never waits).
     expect((await run(3, 1, 20)).ms).toBe((await run(0, 1, 20)).ms)
   })
