@@ -60,6 +60,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
     throw new UsageError((e as Error).message)
   }
   const seed = o.seed ?? freshSeed()
+  const coalesceMs = o.coalesceMs ?? raftTimings.coalesceMs
   let server: { stop(): Promise<void> }
   try {
     server = o.protocol === "zab" ? await startZabServer({
@@ -80,7 +81,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       clientPort: o.clientPort,
       dir: o.dir,
       seed,
-      timings: { electionMs: o.electionMs, heartbeatMs: o.heartbeatMs, coalesceMs: o.coalesceMs ?? raftTimings.coalesceMs },
+      timings: { electionMs: o.electionMs, heartbeatMs: o.heartbeatMs, coalesceMs },
       events: o.events,
       logger: log,
     })
@@ -99,7 +100,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
   log.info(
     o.protocol === "zab"
       ? `seed ${seed} (repeat with --seed ${seed}) · timeout ${o.timeoutMs ?? zabTimings.timeoutMs} ms · heartbeat ${o.heartbeatMs} ms · finalizeWait ${zabTimings.finalizeMs} ms`
-      : `seed ${seed} (repeat with --seed ${seed}) · election timeout ${o.electionMs}-${2 * o.electionMs} ms · heartbeat ${o.heartbeatMs} ms · coalesce ≤ ${o.coalesceMs ?? raftTimings.coalesceMs} ms`,
+      : `seed ${seed} (repeat with --seed ${seed}) · election timeout ${o.electionMs}-${2 * o.electionMs} ms · heartbeat ${o.heartbeatMs} ms · coalesce ≤ ${coalesceMs} ms`,
   )
   const running = server
   await new Promise<void>((resolve) => {

@@ -263,11 +263,10 @@ export class RaftNode {
    * or to time out together).
    */
   private register(first: number, term: number, batch: ReadonlyArray<Pending>): void {
-    const indexes = batch.map((_, i) => first + i)
     const deadline: BatchDeadline = {
       pending: 0,
       timer: this.clock.setTimeout(() => {
-        for (const index of indexes) {
+        for (let index = first; index < first + batch.length; index++) {
           const p = this.proposals.get(index)
           if (p?.deadline !== deadline) continue
           this.proposals.delete(index)
