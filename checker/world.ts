@@ -472,7 +472,7 @@ export const possibleKinds = (instance: Instance): ReadonlyArray<string> => {
   const kinds = [
     ...p.messageKinds.map((k) => `deliver ${k}`),
     ...p.timers.map((t) => `timeout ${t}`),
-    ...p.internalActions.map((a) => `internal ${a}`),
+    ...p.internalActions(p.variants[instance.variantName]!.flags).map((a) => `internal ${a}`),
   ]
   kinds.push("client request")
   if (f.crashes > 0) kinds.push("crash", "restart")

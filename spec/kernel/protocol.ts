@@ -208,7 +208,8 @@ export interface Protocol<S, M, D, C, R, G, Cfg, V> {
    */
   readonly display?: (field: string, value: number) => string | undefined
   readonly timers: ReadonlyArray<string>
-  readonly internalActions: ReadonlyArray<string>
+  /** The internal actions a node may take under a variant (one that never takes one lists none). */
+  readonly internalActions: (variant: V) => ReadonlyArray<string>
 
   /** Boot a node: from nothing (`disk` undefined) or from what it persisted before a crash. */
   readonly recover: (ctx: NodeContext<Cfg, V>, disk: D | undefined) => Step<S, M, D, R>

@@ -12,7 +12,7 @@ import {
   witnesses,
   type RaftGhost,
 } from "./properties.ts"
-import { ELECTION, HEARTBEAT, handle, recover, type RaftState } from "./rules.ts"
+import { ELECTION, FLUSH_LOG, HEARTBEAT, enabledInternal, handle, recover, type RaftState } from "./rules.ts"
 import {
   ClientRequest,
   Durable,
@@ -93,7 +93,13 @@ const models: Record<string, ModelConfig<RaftConfig>> = {
   },
 }
 
-const faithful: RaftFlags = { commitPreviousTerm: false, voteWithoutLogCheck: false, volatileVotedFor: false }
+const faithful: RaftFlags = {
+  commitPreviousTerm: false,
+  voteWithoutLogCheck: false,
+  volatileVotedFor: false,
+  parallelAppend: false,
+  countUnflushedSelf: false,
+}
 
 const variants: Record<string, VariantInfo<RaftFlags>> = {
   faithful: { description: "Raft as in Figure 2 of the paper", flags: faithful },
@@ -106,6 +112,16 @@ const variants: Record<string, VariantInfo<RaftFlags>> = {
     description: "servers grant votes without checking that the candidate's log is at least as up to date",
     flags: { ...faithful, voteWithoutLogCheck: true },
     breaks: { property: "leaderCompleteness", model: "small" },
+  },
+  "parallel-append": {
+    description:
+      "Figure 2 plus §10.2.1 of Ongaro's thesis: the leader writes new entries to disk while it replicates them, and counts itself towards a commit once they are flushed",
+    flags: { ...faithful, parallelAppend: true },
+  },
+  "parallel-append-counts-self": {
+    description: "parallel append, but the leader counts itself for entries not yet on its disk, so a crash can lose a committed entry",
+    flags: { ...faithful, parallelAppend: true, countUnflushedSelf: true },
+    breaks: { property: "committedEntriesNeverLost", model: "default" },
   },
   "volatile-voted-for": {
     description: "votedFor is kept in memory only, so a server that restarts can vote twice in one term",
@@ -121,10 +137,10 @@ export const raft: Protocol<RaftState, Message, Durable, ClientRequest, ClientRe
   messageKinds,
   messageKind: (m) => m._tag,
   timers: [ELECTION, HEARTBEAT],
-  internalActions: [],
+  internalActions: (variant) => (variant.parallelAppend ? [FLUSH_LOG] : []),
   recover,
   handle,
-  enabledInternal: () => [],
+  enabledInternal,
   enabledClient: (ctx, s) =>
     s.role === "Leader" && s.log.length < ctx.config.maxLogLen
       ? ctx.config.values.map((value) => ({ _tag: "Put" as const, value }))

@@ -9,6 +9,7 @@ import {
   setTimer,
   type Effect,
   type Event,
+  type InternalAction,
   type NodeContext,
   type NodeId,
   type Step,
@@ -41,6 +42,11 @@ export interface RaftState {
   /** Leaders: for each peer, the next log index to send and the highest index known replicated. */
   readonly nextIndex: Readonly<Record<string, number>>
   readonly matchIndex: Readonly<Record<string, number>>
+  /**
+   * Leaders under `parallelAppend` only: how many log entries are durable here; the rest are being written
+   * while they replicate. Absent otherwise, so the faithful protocol's states are unchanged.
+   */
+  readonly flushed?: number
 }
 
 export type Ctx = NodeContext<RaftConfig, RaftFlags>
@@ -49,6 +55,8 @@ type Fx = Effect<Message, ClientReply>
 
 export const ELECTION = "election"
 export const HEARTBEAT = "heartbeat"
+/** `parallelAppend` leaders: the write of new entries, started when they were appended, is durable. */
+export const FLUSH_LOG = "flushLog"
 
 const none: Readonly<Record<string, number>> = {}
 
@@ -101,10 +109,12 @@ export const recover = (_ctx: Ctx, disk: Durable | undefined): RaftStep => ({
 })
 
 /** "If RPC request or response contains term T > currentTerm: set currentTerm = T, convert to follower". */
-export const observeTerm = (s: RaftState, term: number): RaftState =>
-  term > s.currentTerm
-    ? { ...s, role: "Follower", currentTerm: term, votedFor: null, votesGranted: [], nextIndex: none, matchIndex: none }
-    : s
+export const observeTerm = (s: RaftState, term: number): RaftState => {
+  if (term <= s.currentTerm) return s
+  // A leader's `flushed` goes with its role (the step persists the whole log, so nothing stays unflushed).
+  const { flushed: _, ...rest } = s
+  return { ...rest, role: "Follower", currentTerm: term, votedFor: null, votesGranted: [], nextIndex: none, matchIndex: none }
+}
 
 /**
  * Followers and candidates: "If election timeout elapses without receiving AppendEntries RPC from current
@@ -171,7 +181,9 @@ export const becomeLeader = (ctx: Ctx, before: RaftState, s: RaftState): RaftSte
     nextIndex[p] = s.log.length + 1
     matchIndex[p] = 0
   }
-  return step(ctx, before, { ...s, role: "Leader", votesGranted: [], nextIndex, matchIndex }, [])
+  // Everything a candidate holds is durable: only a leader's appends are written in the background.
+  const leader: RaftState = { ...s, role: "Leader", votesGranted: [], nextIndex, matchIndex }
+  return step(ctx, before, ctx.variant.parallelAppend ? { ...leader, flushed: s.log.length } : leader, [])
 }
 
 /** The AppendEntries a leader sends a peer: entries from nextIndex on, at most maxEntriesPerMessage. */
@@ -278,9 +290,12 @@ export const handleAppendEntriesResponse = (
  * log[N].term == currentTerm: set commitIndex = N". The `commit-previous-term` variant drops the term test.
  */
 export const advanceCommitIndex = (ctx: Ctx, s: RaftState): RaftState => {
+  // §10.2.1: "the leader may commit an entry before it has been written to its own disk", counting only the
+  // followers that have; it counts itself once the entry is flushed here.
+  const ownDurable = ctx.variant.countUnflushedSelf ? s.log.length : (s.flushed ?? s.log.length)
   for (let n = s.log.length; n > s.commitIndex; n--) {
     if (!ctx.variant.commitPreviousTerm && s.log[n - 1]!.term !== s.currentTerm) continue
-    let replicas = 1
+    let replicas = n <= ownDurable ? 1 : 0
     for (const p of ctx.peers) if ((s.matchIndex[p] ?? 0) >= n) replicas++
     if (replicas >= ctx.quorum) return { ...s, commitIndex: n }
   }
@@ -299,8 +314,25 @@ export const handleClientRequest = (ctx: Ctx, s: RaftState, request: ClientReque
   // concat rather than spread: the same new array, copied several times faster. The copy is O(log length) per
   // step, which is why the runtime submits concurrent requests as one PutBatch.
   const log = s.log.concat(added)
-  return step(ctx, s, { ...s, log }, [reply({ _tag: "Accepted", index: s.log.length + 1, term })])
+  const accepted: Fx = reply({ _tag: "Accepted", index: s.log.length + 1, term })
+  // §10.2.1: the write starts now and is made durable by `flushLog`; nothing waits for it.
+  if (ctx.variant.parallelAppend) return { state: { ...s, log }, effects: [accepted] }
+  return step(ctx, s, { ...s, log }, [accepted])
 }
+
+/**
+ * `parallelAppend` leaders: the entries appended since the last flush are durable. The leader now counts
+ * itself for them, which may commit some.
+ */
+export const flushLog = (ctx: Ctx, s: RaftState): RaftStep => {
+  if (s.role !== "Leader" || s.flushed === undefined || s.flushed >= s.log.length) return { state: s, effects: [] }
+  const next = advanceCommitIndex(ctx, { ...s, flushed: s.log.length })
+  return { state: next, persist: durableOf(ctx, next), effects: [] }
+}
+
+/** Internal steps enabled now: a `parallelAppend` leader's flush of unflushed entries. */
+export const enabledInternal = (_ctx: Ctx, s: RaftState): ReadonlyArray<InternalAction> =>
+  s.flushed !== undefined && s.flushed < s.log.length ? [{ name: FLUSH_LOG }] : []
 
 /** The one entry point: dispatch an event to its rule. */
 export const handle = (ctx: Ctx, s: RaftState, event: Event<Message, ClientRequest>): RaftStep => {
@@ -323,6 +355,6 @@ export const handle = (ctx: Ctx, s: RaftState, event: Event<Message, ClientReque
     case "Client":
       return handleClientRequest(ctx, s, event.request)
     case "Internal":
-      return { state: s, effects: [] }
+      return event.action.name === FLUSH_LOG ? flushLog(ctx, s) : { state: s, effects: [] }
   }
 }

@@ -88,4 +88,12 @@ export interface RaftFlags {
   readonly voteWithoutLogCheck: boolean
   /** Keep votedFor in memory only, so a restarted server can vote twice in one term. */
   readonly volatileVotedFor: boolean
+  /**
+   * Thesis §10.2.1: a leader writes new entries to its disk in parallel with sending them to followers — its
+   * client step persists nothing, a later `flushLog` step makes them durable — and counts itself towards a
+   * commit only for entries it has flushed.
+   */
+  readonly parallelAppend: boolean
+  /** With `parallelAppend`, the leader counts itself for entries it has not flushed yet (a crash loses them). */
+  readonly countUnflushedSelf: boolean
 }

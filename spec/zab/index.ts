@@ -207,7 +207,7 @@ export const zab: Protocol<ZabNode, Message, Durable, ClientRequest, ClientReply
   messageKind,
   display: displayZxids,
   timers: [TIMEOUT],
-  internalActions: [LEAD, FOLLOW, FINALIZE, FLUSH, LEAKED_FLUSH, SYNC_STEP, LEADER_EPOCH, QUEUE_NEWLEADER],
+  internalActions: () => [LEAD, FOLLOW, FINALIZE, FLUSH, LEAKED_FLUSH, SYNC_STEP, LEADER_EPOCH, QUEUE_NEWLEADER],
   recover,
   handle,
   enabledInternal,

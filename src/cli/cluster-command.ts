@@ -14,7 +14,8 @@ import { Argument, Command, Flag } from "effect/cli"
 import { nodeIds } from "../../spec/kernel/protocol.ts"
 import { freshSeed, nodeSeed } from "../runtime/prng.ts"
 import { ExitCode } from "./exit-codes.ts"
-import { coalesceMsFlag } from "./node-command.ts"
+import { runtimeFlags } from "../runtime/raft/config.ts"
+import { coalesceMsFlag, raftVariantFlag } from "./node-command.ts"
 import { canColor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
 
@@ -29,6 +30,8 @@ export interface ClusterCommandOptions {
   readonly heartbeatMs: number
   /** Raft: passed to every node as --coalesce-ms when given. */
   readonly coalesceMs?: number | undefined
+  /** Raft: passed to every node as --variant when given. */
+  readonly variant?: string | undefined
   /** ZAB: the TIMEOUT timer. */
   readonly timeoutMs?: number | undefined
   readonly events: boolean
@@ -58,6 +61,14 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
   if (o.protocol !== "raft" && o.protocol !== "zab") throw new UsageError(`quorum cluster runs "raft" or "zab", not "${o.protocol}"`)
   const zab = o.protocol === "zab"
   if (o.basePort + 1000 + o.nodes > 65535) throw new UsageError(`--base-port ${o.basePort} leaves no room for ${o.nodes} client ports`)
+  if (o.variant !== undefined) {
+    if (zab) throw new UsageError("--variant is for raft nodes; ZAB servers run the zab variant")
+    try {
+      runtimeFlags(o.variant)
+    } catch (e) {
+      throw new UsageError(`--variant: ${(e as Error).message}`)
+    }
+  }
   const seed = o.seed ?? freshSeed()
   const members = clusterMembers(o.nodes, o.basePort, seed)
   const dir = path.resolve(o.dir)
@@ -122,6 +133,7 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
       String(o.heartbeatMs),
       ...(zab && o.timeoutMs !== undefined ? ["--timeout-ms", String(o.timeoutMs)] : []),
       ...(!zab && o.coalesceMs !== undefined ? ["--coalesce-ms", String(o.coalesceMs)] : []),
+      ...(!zab && o.variant !== undefined ? ["--variant", o.variant] : []),
       ...(o.events ? [] : ["--no-events"]),
     ]
     // QUORUM_NODE_FLAGS: extra Node.js flags for every node process (say, --cpu-prof for profiling).
@@ -206,6 +218,7 @@ export const clusterCli = Command.make(
     electionMs: positive("election-ms").pipe(Flag.withDescription("Election timeout T: each one is drawn from [T, 2T] ms"), Flag.withDefault(300)),
     heartbeatMs: positive("heartbeat-ms").pipe(Flag.withDescription("Leader heartbeat interval in ms"), Flag.withDefault(50)),
     coalesceMs: coalesceMsFlag,
+    variant: raftVariantFlag,
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: the TIMEOUT after which a silent leader (or a leader without a quorum) is given up (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Nodes do not write events.ndjson"), Flag.withDefault(false)),
   },
@@ -221,6 +234,7 @@ export const clusterCli = Command.make(
         electionMs: input.electionMs,
         heartbeatMs: input.heartbeatMs,
         coalesceMs: Option.getOrUndefined(input.coalesceMs),
+        variant: Option.getOrUndefined(input.variant),
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),

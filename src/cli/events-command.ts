@@ -4,18 +4,18 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { faithfulFlags, runtimeConfig } from "../runtime/raft/config.ts"
-import { validateEvents } from "../runtime/conformance.ts"
-import { faithfulFlags as zabFaithfulFlags, runtimeConfig as zabRuntimeConfig } from "../runtime/zab/config.ts"
+import { runtimeConfig } from "../runtime/raft/config.ts"
+import { loggedVariant, validateEvents } from "../runtime/conformance.ts"
+import { runtimeConfig as zabRuntimeConfig } from "../runtime/zab/config.ts"
 import { protocols } from "../../spec/registry.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { colorsFor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
 
-/** Protocols that run as nodes, with the config and variant their nodes use. */
-const hosted: Readonly<Record<string, () => { config: unknown; variant: unknown }>> = {
-  raft: () => ({ config: runtimeConfig(), variant: faithfulFlags() }),
-  zab: () => ({ config: zabRuntimeConfig(), variant: zabFaithfulFlags() }),
+/** Protocols that run as nodes, with the config their nodes use (the variant is on their restart lines). */
+const hosted: Readonly<Record<string, () => unknown>> = {
+  raft: () => runtimeConfig(),
+  zab: () => zabRuntimeConfig(),
 }
 
 /** The protocol the event logs name on their restart lines (logs written before they did are Raft's). */
@@ -51,15 +51,21 @@ export const validateEventsCommand = (dir: string, requested: string | undefined
   if (setup === undefined || protocol === undefined) {
     throw new UsageError(`no running nodes for protocol "${protocolName}"; nodes run: ${Object.keys(hosted).join(", ")}`)
   }
-  const { config, variant } = setup()
-  const report = validateEvents({ protocol, config, variant, events })
+  let variantName: string
+  try {
+    variantName = loggedVariant(protocol, events)
+  } catch (e) {
+    throw new UsageError((e as Error).message)
+  }
+  const variant = protocol.variants[variantName]!.flags
+  const report = validateEvents({ protocol, config: setup(), variant, events })
   const c = colorsFor(process.stdout)
   const lines: string[] = []
   for (const [id, n] of Object.entries(report.nodes)) {
     lines.push(`  ${id}: ${n.steps} steps (${n.restarts} starts), ${n.sends} sends, ${n.events} events`)
   }
   if (report.ok) {
-    process.stdout.write(`${c.green("✓")} every logged step of ${dir} is a legal transition of ${protocolName}\n${lines.join("\n")}\n`)
+    process.stdout.write(`${c.green("✓")} every logged step of ${dir} is a legal transition of ${protocolName} (variant ${variantName})\n${lines.join("\n")}\n`)
   } else {
     process.stdout.write(`${c.red("✗")} ${dir} does not conform to ${protocolName}\n${lines.join("\n")}\n`)
     for (const p of report.problems.slice(0, 20)) process.stdout.write(`  ${p}\n`)

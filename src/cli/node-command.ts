@@ -8,7 +8,7 @@ import { Command, Flag, Argument } from "effect/cli"
 import { nodeId } from "../../spec/kernel/protocol.ts"
 import type { Logger } from "../runtime/host.ts"
 import { freshSeed } from "../runtime/prng.ts"
-import { defaultTimings as raftTimings } from "../runtime/raft/config.ts"
+import { defaultTimings as raftTimings, deployableVariants, RUNTIME_VARIANT } from "../runtime/raft/config.ts"
 import { ConfigError, parseClientUrls, parsePeers, startRaftServer } from "../runtime/raft/server.ts"
 import { CorruptLogError } from "../runtime/storage.ts"
 import { defaultTimings as zabTimings } from "../runtime/zab/config.ts"
@@ -30,6 +30,8 @@ export interface NodeCommandOptions {
   readonly heartbeatMs: number
   /** Raft: the longest a leader waits to fill an AppendEntries under load (default 3 ms, 0: never). */
   readonly coalesceMs?: number | undefined
+  /** Raft: the variant of the spec the node runs (a deployable one; default parallel-append). */
+  readonly variant?: string | undefined
   /** ZAB: the TIMEOUT timer (default 2000 ms). */
   readonly timeoutMs?: number | undefined
   readonly events: boolean
@@ -81,6 +83,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       clientPort: o.clientPort,
       dir: o.dir,
       seed,
+      ...(o.variant === undefined ? {} : { variant: o.variant }),
       timings: { electionMs: o.electionMs, heartbeatMs: o.heartbeatMs, coalesceMs },
       events: o.events,
       logger: log,
@@ -141,6 +144,12 @@ export const coalesceMsFlag = Flag.Int("coalesce-ms").pipe(
   Flag.optional,
 )
 
+/** `--variant`, shared with `quorum cluster`, which passes it on to its nodes. */
+export const raftVariantFlag = Flag.String("variant").pipe(
+  Flag.withDescription(`Raft: the variant of the spec the nodes run (${deployableVariants().join(", ")}; default ${RUNTIME_VARIANT})`),
+  Flag.optional,
+)
+
 const exitWith = (body: () => Promise<number>) =>
   Effect.tryPromise({ try: body, catch: (error) => error }).pipe(
     Effect.map((code) => {
@@ -165,6 +174,7 @@ export const nodeCli = Command.make(
     electionMs: positive("election-ms").pipe(Flag.withDescription("Election timeout T: each one is drawn from [T, 2T] ms"), Flag.withDefault(300)),
     heartbeatMs: positive("heartbeat-ms").pipe(Flag.withDescription("Leader heartbeat interval in ms"), Flag.withDefault(50)),
     coalesceMs: coalesceMsFlag,
+    variant: raftVariantFlag,
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: a follower not hearing from its leader (or a leader from a quorum) this long goes LOOKING (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Do not write <dir>/<id>/events.ndjson"), Flag.withDefault(false)),
   },
@@ -182,6 +192,7 @@ export const nodeCli = Command.make(
         electionMs: input.electionMs,
         heartbeatMs: input.heartbeatMs,
         coalesceMs: Option.getOrUndefined(input.coalesceMs),
+        variant: Option.getOrUndefined(input.variant),
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),

@@ -110,6 +110,7 @@ export class Replica {
       nodes: o.nodes,
       config: model.config,
       variant: variant.flags,
+      variantName: o.variant,
       store: this.store,
       transport,
       clock: heldClock(),

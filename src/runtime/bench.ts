@@ -56,6 +56,8 @@ const ETCD_HEARTBEAT_MS = optionalFlag("etcd-heartbeat-ms")
 /** Our Raft leader's `--coalesce-ms` (default: the node's own). */
 const COALESCE_MS = optionalFlag("coalesce-ms")
 const ETCD_ELECTION_MS = optionalFlag("etcd-election-ms")
+/** Our Raft nodes' `--variant` (default: the nodes' own, parallel-append). */
+const RAFT_VARIANT = args.includes("--variant") ? args[args.indexOf("--variant") + 1] : undefined
 
 const bin = fileURLToPath(new URL("../cli/quorum.mjs", import.meta.url))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -322,6 +324,7 @@ const benchQuorum = async (): Promise<Result> => {
       "1",
       ...(EVENTS ? [] : ["--no-events"]),
       ...(COALESCE_MS === undefined ? [] : ["--coalesce-ms", String(COALESCE_MS)]),
+      ...(RAFT_VARIANT === undefined ? [] : ["--variant", RAFT_VARIANT]),
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   )

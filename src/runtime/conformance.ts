@@ -52,6 +52,24 @@ class Bag {
   }
 }
 
+/**
+ * The variant the nodes ran, as their restart lines name it (logs written before they did ran the protocol's
+ * default variant). Throws when nodes name different variants or one the protocol lacks.
+ */
+export const loggedVariant = (protocol: AnyProtocol, events: ReadonlyMap<string, ReadonlyArray<string>>): string => {
+  const named = new Set<string>()
+  for (const lines of events.values()) {
+    for (const line of lines) {
+      if (!line.includes('"ev":"restart"')) continue
+      named.add(/"variant":"([^"]*)"/.exec(line)?.[1] ?? protocol.defaultVariant)
+    }
+  }
+  if (named.size > 1) throw new Error(`the event logs name several variants: ${[...named].join(", ")}`)
+  const variant = [...named][0] ?? protocol.defaultVariant
+  if (protocol.variants[variant] === undefined) throw new Error(`the event logs name variant "${variant}", which ${protocol.name} does not have`)
+  return variant
+}
+
 export const validateEvents = (input: ConformanceInput): ConformanceReport => {
   const { protocol } = input
   const ids = [...input.events.keys()].sort().map(nodeId)

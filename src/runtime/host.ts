@@ -46,6 +46,8 @@ export interface HostOptions<S, M, D, C, R, Cfg, V> {
   readonly nodes: ReadonlyArray<NodeId>
   readonly config: Cfg
   readonly variant: V
+  /** The variant's name, written on the restart line so a validator replays the same rules. */
+  readonly variantName: string
   readonly store: DurableStore<D>
   readonly transport: Transport<M>
   readonly clock: Clock
@@ -168,7 +170,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
     const step = protocol.recover(this.ctx, store.recovered)
     this.current = step.state
     this.emit(
-      `"ev":"restart","protocol":${JSON.stringify(protocol.name)},"seed":${this.options.seed ?? null},"disk":${
+      `"ev":"restart","protocol":${JSON.stringify(protocol.name)},"variant":${JSON.stringify(this.options.variantName)},"seed":${this.options.seed ?? null},"disk":${
         store.recovered === undefined ? "null" : JSON.stringify(this.encodeDurable(store.recovered))
       },"digest":"${stateDigest(step.state)}"${step.persist === undefined ? "" : `,"persist":true`}`,
     )
@@ -191,6 +193,16 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   /** Submits a client request; resolves with the reply of the step that handled it (after it is durable). */
   request(request: C): Promise<R | undefined> {
     return new Promise((resolve) => this.dispatch({ event: { _tag: "Client", request }, replyTo: resolve }))
+  }
+
+  /** Persists the steps so far asked for; a step's effects are out once `durablePersists` reaches this. */
+  get persistsTaken(): number {
+    return this.persistSeq
+  }
+
+  /** Persists already durable. */
+  get durablePersists(): number {
+    return this.durableSeq
   }
 
   /** Whether an append is in flight (steps handled now are made durable by the next one). */

@@ -28,6 +28,15 @@ describe("raft models explored exhaustively", () => {
     expect(r.witnesses.laterLeaderAfterCommit).toBe(true)
     expect(r.neverFired).toEqual([])
   })
+
+  it("small under parallel-append: 85225 distinct states, no violation, every action fired (flushLog too)", () => {
+    const r = run("small", "parallel-append")
+    expect(r.result).toBe("ok")
+    expect(r.distinctStates).toBe(85225)
+    expect(r.unreachedWitnesses).toEqual([])
+    expect(r.coverage["internal flushLog"]).toBeGreaterThan(0)
+    expect(r.neverFired).toEqual([])
+  })
 })
 
 describe("flawed variants are caught with their shortest counterexample", () => {
@@ -35,6 +44,7 @@ describe("flawed variants are caught with their shortest counterexample", () => 
     { variant: "vote-without-log-check", property: "leaderCompleteness", length: 12 },
     { variant: "volatile-voted-for", property: "electionSafety", length: 8 },
     { variant: "commit-previous-term", property: "leaderCompleteness", length: 28 },
+    { variant: "parallel-append-counts-self", property: "committedEntriesNeverLost", length: 9 },
   ] as const
   for (const c of cases) {
     it(`${c.variant} breaks ${c.property} in ${c.length} steps`, () => {

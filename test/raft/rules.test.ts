@@ -13,6 +13,9 @@ import {
   candidateLogUpToDate,
   durableOf,
   ELECTION,
+  enabledInternal,
+  FLUSH_LOG,
+  flushLog,
   handle,
   handleAppendEntries,
   handleAppendEntriesResponse,
@@ -52,7 +55,13 @@ const must = <T>(value: T | undefined, what: string): T => {
 }
 
 const small = must(raft.models["small"], "the small model").config
-type Variant = "faithful" | "commit-previous-term" | "vote-without-log-check" | "volatile-voted-for"
+type Variant =
+  | "faithful"
+  | "commit-previous-term"
+  | "vote-without-log-check"
+  | "volatile-voted-for"
+  | "parallel-append"
+  | "parallel-append-counts-self"
 const flags = (variant: Variant): RaftFlags => must(raft.variants[variant], `variant ${variant}`).flags
 
 const n1 = nodeId("n1")
@@ -859,6 +868,83 @@ describe("handleClientRequest", () => {
       expect(step.persist).toBeUndefined()
       expect(step.effects).toEqual([{ _tag: "Reply", reply: { _tag: "NotLeader", leaderHint: null } }])
     }
+  })
+})
+
+describe("parallel append (thesis §10.2.1)", () => {
+  // "The leader writes its log entry to its disk in parallel with replicating … the leader may even commit an
+  // entry before it has been written to its own disk, if a majority of other servers have written it."
+  const parallel = ctxOf("parallel-append")
+  const fiveParallel = ctxOf("parallel-append", 5)
+
+  it("a new leader starts with its whole log flushed; the faithful protocol has no such field at all", () => {
+    const s = candidate({ currentTerm: 2, log: [entry(1)], votesGranted: [n1] })
+    expect(becomeLeader(parallel, s, s).state.flushed).toBe(1)
+    expect("flushed" in becomeLeader(faithful, s, s).state).toBe(false)
+  })
+
+  it("a leader's client step appends and replies but persists nothing; flushLog becomes enabled", () => {
+    const s = leader({ currentTerm: 3, log: [entry(1)], flushed: 1 })
+    const step = withFrozen([parallel, s, { _tag: "PutBatch", values: ["x", "y"] }] as const, handleClientRequest)
+    expect(step.state.log).toEqual([entry(1), { term: 3, value: "x" }, { term: 3, value: "y" }])
+    expect(step.state.flushed).toBe(1)
+    expect(step.persist).toBeUndefined()
+    expect(replies(step)).toEqual([{ _tag: "Accepted", index: 2, term: 3 }])
+    expect(enabledInternal(parallel, s)).toEqual([])
+    expect(enabledInternal(parallel, step.state)).toEqual([{ name: FLUSH_LOG }])
+  })
+
+  it("the AppendEntries carrying unflushed entries may leave at once: the heartbeat persists nothing", () => {
+    const s = leader({ currentTerm: 3, log: [entry(3)], flushed: 0, nextIndex: { n2: 1, n3: 1 } })
+    const step = sendHeartbeat(parallel, s)
+    expect(step.persist).toBeUndefined()
+    expect(sends(step).map((x) => (x.msg as AppendEntries).entries)).toEqual([[entry(3)], [entry(3)]])
+  })
+
+  it("the leader does not count itself for an unflushed entry: one follower of three is not enough", () => {
+    const s = leader({ currentTerm: 3, log: [entry(3)], flushed: 0 })
+    const acked = handleAppendEntriesResponse(parallel, s, n2, appendOk(3, 1)).state
+    expect(acked.commitIndex).toBe(0)
+    // The flaw: counting itself commits it with one durable copy (n2's).
+    expect(handleAppendEntriesResponse(ctxOf("parallel-append-counts-self"), s, n2, appendOk(3, 1)).state.commitIndex).toBe(1)
+  })
+
+  it("…but a majority of followers commits it before the leader's own write is durable", () => {
+    const s = leader({ currentTerm: 3, log: [entry(3)], flushed: 0, matchIndex: { n2: 1, n3: 0, n4: 0, n5: 0 }, nextIndex: { n2: 2, n3: 1, n4: 1, n5: 1 } })
+    expect(handleAppendEntriesResponse(fiveParallel, s, n3, appendOk(3, 1)).state.commitIndex).toBe(0)
+    const two = handleAppendEntriesResponse(fiveParallel, s, n3, appendOk(3, 1)).state
+    expect(handleAppendEntriesResponse(fiveParallel, two, n4, appendOk(3, 1)).state.commitIndex).toBe(1)
+  })
+
+  it("flushLog persists the log, counts the leader for it, and commits what a follower had already acknowledged", () => {
+    const s = leader({ currentTerm: 3, log: [entry(3), entry(3, "w")], flushed: 0, matchIndex: { n2: 2, n3: 0 }, nextIndex: { n2: 3, n3: 1 } })
+    const step = withFrozen([parallel, s] as const, flushLog)
+    expect(step.state.flushed).toBe(2)
+    expect(step.state.commitIndex).toBe(2)
+    expect(step.persist).toEqual(durableOf(parallel, s))
+    expect(step.effects).toEqual([])
+    expect(handle(parallel, s, { _tag: "Internal", action: { name: FLUSH_LOG } })).toEqual(step)
+  })
+
+  it("flushLog with nothing to flush, or on a non-leader, changes nothing", () => {
+    for (const s of [leader({ currentTerm: 3, log: [entry(3)], flushed: 1 }), follower({ log: [entry(1)] })]) {
+      const step = flushLog(parallel, s)
+      expect(step.state).toBe(s)
+      expect(step.persist).toBeUndefined()
+    }
+  })
+
+  it("a leader that steps down drops `flushed` and persists its whole log with the new term", () => {
+    const s = leader({ currentTerm: 3, log: [entry(3)], flushed: 0 })
+    const step = handleAppendEntriesResponse(parallel, s, n2, appendFailed(4))
+    expect("flushed" in step.state).toBe(false)
+    expect(step.state.role).toBe("Follower")
+    expect(step.persist).toEqual({ currentTerm: 4, votedFor: null, log: [entry(3)] })
+  })
+
+  it("the variant lists flushLog among its internal actions; the faithful protocol lists none", () => {
+    expect(raft.internalActions(flags("parallel-append"))).toEqual([FLUSH_LOG])
+    expect(raft.internalActions(flags("faithful"))).toEqual([])
   })
 })
 

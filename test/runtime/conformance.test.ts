@@ -5,8 +5,8 @@
 import { describe, expect, it } from "vitest"
 import { nodeId } from "../../spec/kernel/protocol.ts"
 import { raft } from "../../spec/raft/index.ts"
-import { validateEvents } from "../../src/runtime/conformance.ts"
-import { faithfulFlags, runtimeConfig } from "../../src/runtime/raft/config.ts"
+import { loggedVariant, validateEvents } from "../../src/runtime/conformance.ts"
+import { runtimeConfig, RUNTIME_VARIANT } from "../../src/runtime/raft/config.ts"
 import { SimCluster } from "./sim-cluster.ts"
 
 /** Runs a cluster with writes, a leader crash and its restart; returns every node's whole event log. */
@@ -28,8 +28,8 @@ const recordedRun = async (): Promise<Map<string, string[]>> => {
   return logs
 }
 
-const validate = (events: Map<string, string[]>) =>
-  validateEvents({ protocol: raft, config: runtimeConfig(), variant: faithfulFlags(), events })
+const validate = (events: Map<string, string[]>, variant = loggedVariant(raft, events)) =>
+  validateEvents({ protocol: raft, config: runtimeConfig(), variant: raft.variants[variant]!.flags, events })
 
 describe("validating a cluster run against the spec", () => {
   it("accepts every step of a run with writes, a crash and a restart", async () => {
@@ -39,6 +39,15 @@ describe("validating a cluster run against the spec", () => {
     const total = Object.values(report.nodes)
     expect(total.reduce((a, n) => a + n.steps, 0)).toBeGreaterThan(50)
     expect(total.reduce((a, n) => a + n.restarts, 0)).toBe(4)
+  })
+
+  it("replays the variant the nodes logged; the leader's flush steps are not steps of the faithful rules", async () => {
+    const logs = await recordedRun()
+    expect(loggedVariant(raft, logs)).toBe(RUNTIME_VARIANT)
+    expect([...logs.values()].flat().some((l) => l.includes('"action":{"name":"flushLog"}'))).toBe(true)
+    const report = validate(logs, "faithful")
+    expect(report.ok).toBe(false)
+    expect(report.problems.some((p) => /a client request: the spec persists but the node logged none/.test(p))).toBe(true)
   })
 
   it("names the node and event of a state the spec does not produce", async () => {

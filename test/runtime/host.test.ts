@@ -75,6 +75,61 @@ describe("NodeHost on a simulated network", () => {
     }
   })
 
+  it("parallel append: entries leave before the leader's write is durable, and are answered only after it", async () => {
+    const run = async (variant: string) => {
+      const c = new SimCluster({ seed: 3, variant })
+      await c.startAll()
+      await c.until(() => c.leaders().length === 1 && c.leaders()[0]!.kv.index >= 1, "a leader with its no-op applied")
+      const leader = c.leaders()[0]!
+      const followers = c.ids.filter((id) => id !== leader.id)
+      c.gates.set(leader.id, [])
+      let answered = false
+      const write = leader.propose({ _tag: "set", key: "/a", value: "1" }).then((r) => {
+        answered = true
+        return r
+      })
+      await c.clock.advance(20)
+      const replicated = followers.filter((id) => c.node(id).state.log.length === leader.state.log.length).length
+      const wasAnswered = answered
+      const gate = c.gates.get(leader.id)!
+      c.gates.delete(leader.id)
+      for (const open of gate) open()
+      await c.drive(write)
+      return { replicated, wasAnswered, answeredAfter: answered }
+    }
+    // Both followers hold the entry while the leader's own append is still held, yet the write is not
+    // answered: the leader's commit counted its flushLog step, which is not durable yet.
+    expect(await run("parallel-append")).toEqual({ replicated: 2, wasAnswered: false, answeredAfter: true })
+    // Figure 2 as is: nothing leaves before the leader's append is durable.
+    expect(await run("faithful")).toEqual({ replicated: 0, wasAnswered: false, answeredAfter: true })
+  })
+
+  it("parallel append: a leader that crashes before its write is durable loses no acknowledged write", async () => {
+    const c = new SimCluster({ seed: 4, variant: "parallel-append" })
+    await c.startAll()
+    await c.until(() => c.leaders().length === 1 && c.leaders()[0]!.kv.index >= 1, "a leader with its no-op applied")
+    const leader = c.leaders()[0]!
+    await c.drive(leader.propose({ _tag: "set", key: "/before", value: "1" }))
+    c.gates.set(leader.id, [])
+    const lost = leader.propose({ _tag: "set", key: "/held", value: "2" }).then(
+      () => "answered",
+      (e: Error) => e.name,
+    )
+    await c.clock.advance(20)
+    const disk = c.crash(leader.id)
+    expect(await lost).toBe("RequestFailed")
+    // The crashed leader's disk lacks the held entry; the followers have it, and a new leader commits it.
+    expect(disk!.log.some((e) => e.value.includes("/held"))).toBe(false)
+    await c.until(() => c.leaders().length === 1, "a new leader")
+    const next = c.leaders()[0]!
+    await c.drive(next.propose({ _tag: "set", key: "/after", value: "3" }))
+    expect(okValue(next.kv.get("/before"))).toBe("1")
+    c.gates.delete(leader.id)
+    await c.restart(leader.id, disk)
+    await c.until(() => c.node(leader.id).kv.index === next.kv.index, "the old leader catching up")
+    expect(okValue(c.node(leader.id).kv.get("/held"))).toBe("2")
+  })
+
   it("group commit: 64 concurrent steps that persist share a few fsyncs", async () => {
     const c = new SimCluster({ seed: 11, fsyncMs: 5 })
     await c.startAll()

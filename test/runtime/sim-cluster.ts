@@ -19,6 +19,8 @@ export interface SimOptions {
   readonly fsyncMs?: number
   readonly latencyMs?: number
   readonly timings?: RaftTimings
+  /** The variant the nodes run (default: the runtime's). */
+  readonly variant?: string
 }
 
 export class SimCluster {
@@ -58,6 +60,7 @@ export class SimCluster {
       seed: (this.options.seed ?? 1) + this.ids.indexOf(id) * 1000 + this.restarts++ * 7,
       events,
       ...(this.options.timings === undefined ? {} : { timings: this.options.timings }),
+      ...(this.options.variant === undefined ? {} : { variant: this.options.variant }),
     })
     this.nodes.set(id, node)
     this.stores.set(id, store)

@@ -110,7 +110,7 @@ export const fle: Protocol<FleNode, Message, Durable, ClientRequest, ClientReply
   messageKind: (m) => m._tag,
   display: displayZxids,
   timers: [NOT_TIMEOUT, REELECT],
-  internalActions: [FINALIZE],
+  internalActions: () => [FINALIZE],
   recover,
   handle,
   enabledInternal,

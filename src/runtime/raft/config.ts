@@ -29,8 +29,28 @@ export const runtimeConfig = (model: string = raft.defaultModel): RaftConfig => 
   })
 }
 
-/** The faithful protocol: a real cluster never runs a flawed variant. */
-export const faithfulFlags = (): RaftFlags => raft.variants[raft.defaultVariant]!.flags
+/**
+ * The variant real nodes run unless told otherwise: Figure 2 plus the leader's parallel disk write of thesis
+ * §10.2.1, as etcd does it — the leader's fsync no longer sits between a write and its AppendEntries. Checked
+ * like every variant (`quorum check raft --variant parallel-append`).
+ */
+export const RUNTIME_VARIANT = "parallel-append"
+
+/** Variants a real node may run: those that break no property (a flawed one only runs under `quorum replay`). */
+export const deployableVariants = (): ReadonlyArray<string> =>
+  Object.entries(raft.variants)
+    .filter(([, info]) => info.breaks === undefined)
+    .map(([name]) => name)
+
+/** A deployable variant's flags; throws naming the valid ones otherwise. */
+export const runtimeFlags = (variant: string = RUNTIME_VARIANT): RaftFlags => {
+  const info = raft.variants[variant]
+  if (info === undefined || info.breaks !== undefined) {
+    const why = info === undefined ? "is not a variant of raft" : `breaks ${info.breaks!.property}, so no real node runs it`
+    throw new Error(`variant "${variant}" ${why}; nodes run: ${deployableVariants().join(", ")}`)
+  }
+  return info.flags
+}
 
 export interface RaftTimings {
   /** Election timeout T: each arming draws uniformly from [T, 2T]. */

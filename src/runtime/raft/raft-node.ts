@@ -18,7 +18,7 @@
  */
 import type { NodeId } from "../../../spec/kernel/protocol.ts"
 import { raft } from "../../../spec/raft/index.ts"
-import { HEARTBEAT, ELECTION, type RaftState } from "../../../spec/raft/rules.ts"
+import { HEARTBEAT, ELECTION, FLUSH_LOG, type RaftState } from "../../../spec/raft/rules.ts"
 import type { ClientReply, ClientRequest, Durable, Message, RaftConfig, RaftFlags } from "../../../spec/raft/schema.ts"
 import type { Clock, TimerHandle } from "../clock.ts"
 import type { EventSink } from "../events.ts"
@@ -26,7 +26,7 @@ import { NodeHost, silentLogger, type Logger, type StepInfo } from "../host.ts"
 import { makeRng } from "../prng.ts"
 import type { DurableStore } from "../storage.ts"
 import type { Control, Transport } from "../transport.ts"
-import { defaultTimings, faithfulFlags, runtimeConfig, type RaftTimings } from "./config.ts"
+import { defaultTimings, RUNTIME_VARIANT, runtimeConfig, runtimeFlags, type RaftTimings } from "./config.ts"
 import { encodeCommand, KvStore, type Command, type Result } from "./kv.ts"
 
 export class NotLeaderError extends Error {
@@ -59,6 +59,8 @@ export interface RaftNodeOptions {
   readonly logger?: Logger
   /** The model whose config (bounds lifted) the node runs with. */
   readonly model?: string
+  /** The variant whose rules the node runs (a deployable one; default `RUNTIME_VARIANT`). */
+  readonly variant?: string
   readonly proposalTimeoutMs?: number
   readonly readTimeoutMs?: number
   readonly onFatal?: (error: unknown) => void
@@ -145,6 +147,13 @@ export class RaftNode {
   private concurrencyAt = 0
   private readonly proposalTimeoutMs: number
   private readonly readTimeoutMs: number
+  /** Whether a `flushLog` step is queued (parallel append: one at a time, see `afterStep`). */
+  private flushQueued = false
+  /**
+   * Commit indexes reached by steps whose persists are not durable yet, oldest first: applied (and answered)
+   * only once they are, since a crash before would undo the step (`applyDurableCommits`).
+   */
+  private readonly undurableCommits: Array<{ readonly need: number; readonly commitIndex: number }> = []
 
   constructor(readonly options: RaftNodeOptions) {
     this.timings = options.timings ?? defaultTimings
@@ -159,7 +168,8 @@ export class RaftNode {
       self: options.self,
       nodes: options.nodes,
       config: runtimeConfig(options.model),
-      variant: faithfulFlags(),
+      variant: runtimeFlags(options.variant),
+      variantName: options.variant ?? RUNTIME_VARIANT,
       store: options.store,
       transport: options.transport,
       clock: options.clock,
@@ -169,7 +179,10 @@ export class RaftNode {
       logger: this.log,
       onStep: (info) => this.afterStep(info),
       onControl: (from, ctl) => this.onControl(from, ctl),
-      onDurable: () => this.submitBatch(),
+      onDurable: () => {
+        this.applyDurableCommits()
+        this.submitBatch()
+      },
       ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),
     })
   }
@@ -376,10 +389,42 @@ export class RaftNode {
     } else if (after.role === "Candidate" && before.currentTerm !== after.currentTerm) {
       this.log.info(`election timeout: candidate for term ${after.currentTerm}`)
     }
-    // Apply what is newly committed.
-    while (this.kv.index < after.commitIndex) {
+    // Parallel append: the leader's new entries go to disk in a step of their own, queued right behind this one
+    // — after the heartbeat `maybeKick` may have queued, so their AppendEntries leave before the write starts.
+    if (event._tag === "Internal" && event.action.name === FLUSH_LOG) this.flushQueued = false
+    if (after.flushed !== undefined && after.flushed < after.log.length && !this.flushQueued) {
+      this.flushQueued = true
+      this.host.deliver({ _tag: "Internal", action: { name: FLUSH_LOG } })
+    }
+    // Apply what is newly committed — once this step is durable. With parallel append a leader's flushLog step
+    // can commit (it counts itself); until its write is durable a crash would forget that, so nothing of it may
+    // show (its sends are held by the host; its applies and client answers here).
+    if (after.commitIndex > this.kv.index) {
+      const need = this.host.persistsTaken
+      if (need <= this.host.durablePersists) this.applyUpTo(after.commitIndex)
+      else this.undurableCommits.push({ need, commitIndex: after.commitIndex })
+    }
+    this.checkWaiters()
+  }
+
+  /** Applies the commits of steps that are now durable (`undurableCommits`). */
+  private applyDurableCommits(): void {
+    const durable = this.host.durablePersists
+    let upTo = this.kv.index
+    while (this.undurableCommits.length > 0 && this.undurableCommits[0]!.need <= durable) {
+      upTo = Math.max(upTo, this.undurableCommits.shift()!.commitIndex)
+    }
+    if (upTo === this.kv.index) return
+    this.applyUpTo(upTo)
+    this.checkWaiters()
+  }
+
+  /** Applies committed entries in order up to `commitIndex`, answering the proposals that landed there. */
+  private applyUpTo(commitIndex: number): void {
+    const log = this.state.log
+    while (this.kv.index < commitIndex) {
       const index = this.kv.index + 1
-      const entry = after.log[index - 1]!
+      const entry = log[index - 1]!
       const p = this.proposals.get(index)
       const result = this.kv.apply(index, entry.value, p !== undefined && p.value === entry.value ? p.command : undefined)
       if (p !== undefined) {
@@ -389,7 +434,6 @@ export class RaftNode {
         else p.reject(new RequestFailed("dropped", `entry ${index} of term ${p.term} was replaced by a later leader; not applied`))
       }
     }
-    this.checkWaiters()
   }
 
   /**

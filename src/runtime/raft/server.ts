@@ -14,7 +14,7 @@ import type { Logger } from "../host.ts"
 import { FileStore } from "../storage.ts"
 import { TcpTransport, type Address } from "../tcp.ts"
 import { messageDecoder } from "../transport.ts"
-import { defaultTimings, type RaftTimings } from "./config.ts"
+import { defaultTimings, RUNTIME_VARIANT, runtimeFlags, type RaftTimings } from "./config.ts"
 import { EtcdHttpApi } from "./http.ts"
 import { RaftNode } from "./raft-node.ts"
 
@@ -29,6 +29,8 @@ export interface RaftServerConfig {
   /** The cluster's data directory; this node uses `<dir>/<id>/`. */
   readonly dir: string
   readonly seed: number
+  /** The variant whose rules the node runs (default `RUNTIME_VARIANT`). */
+  readonly variant?: string
   readonly timings?: RaftTimings
   readonly events?: boolean
   readonly compactBytes?: number
@@ -93,6 +95,12 @@ export const clusterName = (peers: ReadonlyMap<NodeId, Address>): string =>
 export const startRaftServer = async (config: RaftServerConfig): Promise<RunningServer> => {
   const self = config.peers.get(config.id)
   if (self === undefined) throw new ConfigError(`--id ${config.id} is not one of --peers (${[...config.peers.keys()].join(", ")})`)
+  const variant = config.variant ?? RUNTIME_VARIANT
+  try {
+    runtimeFlags(variant)
+  } catch (e) {
+    throw new ConfigError(`--variant: ${(e as Error).message}`)
+  }
   const nodeDir = path.join(config.dir, config.id)
   fs.mkdirSync(nodeDir, { recursive: true })
   const log = config.logger
@@ -128,6 +136,7 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
     transport,
     clock,
     seed: config.seed,
+    variant,
     timings: config.timings ?? defaultTimings,
     events,
     logger: log,
@@ -163,6 +172,6 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
     await stop()
     throw e
   }
-  log.info(`peer ${self.host}:${self.port} · client ${clientUrl} · data ${nodeDir} · seed ${config.seed}`)
+  log.info(`peer ${self.host}:${self.port} · client ${clientUrl} · data ${nodeDir} · seed ${config.seed} · variant ${variant}`)
   return { node, api, transport, nodeDir, stop }
 }

@@ -148,6 +148,7 @@ export class ZabPeer {
       nodes: options.nodes,
       config: runtimeConfig(),
       variant: faithfulFlags(),
+      variantName: zab.defaultVariant,
       store: options.store,
       transport: this.holding,
       clock: options.clock,
