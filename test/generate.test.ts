@@ -64,6 +64,7 @@ describe("quorum generate raft", () => {
   it("refuses a flawed variant, naming why", async () => {
     await expect(generateRaftPackage({ out: path.join(root, "bad"), variant: "commit-previous-term" })).rejects.toThrow(GenerateError)
     await expect(generateRaftPackage({ out: path.join(root, "bad"), variant: "nope" })).rejects.toThrow(/valid variants: faithful/)
+    await expect(generateRaftPackage({ out: path.join(root, "bad"), variant: "parallel-append-counts-self" })).rejects.toThrow(/deployable: faithful, parallel-append/)
   })
 
   it("generates a package that type-checks and whose bundle alone runs a 3-node cluster serving etcd v2 keys", async () => {

@@ -73,7 +73,7 @@ export const generateCli = Command.make(
   {
     protocol: Argument.String("protocol").pipe(Argument.withDescription("The protocol to generate a node for (raft)")),
     out: Flag.String("out").pipe(Flag.withDescription("Directory to write the package to (created if missing)")),
-    variant: Flag.String("variant").pipe(Flag.withDescription("Variant of the spec (default: the faithful one; only it can be deployed)"), Flag.optional),
+    variant: Flag.String("variant").pipe(Flag.withDescription("Variant of the spec the nodes run (default: parallel-append; only variants that break no property can be deployed)"), Flag.optional),
     model: Flag.String("model").pipe(Flag.withDescription("Model whose settings the node runs with, bounds lifted (default: the protocol's default)"), Flag.optional),
     nodes: positive("nodes").pipe(Flag.withDescription("Cluster size: members n1..nN"), Flag.withDefault(3)),
     host: Flag.String("host").pipe(Flag.withDescription("Address of every member (edit src/config.ts for more)"), Flag.withDefault("127.0.0.1")),

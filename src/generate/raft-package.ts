@@ -25,7 +25,7 @@ import {
 } from "ts-morph"
 import { nodeIds } from "../../spec/kernel/protocol.ts"
 import { raft } from "../../spec/raft/index.ts"
-import { defaultTimings, runtimeConfig } from "../runtime/raft/config.ts"
+import { defaultTimings, deployableVariants, RUNTIME_VARIANT, runtimeConfig } from "../runtime/raft/config.ts"
 
 /** The workbench checkout this module belongs to (its sources are what the package imports and bundles). */
 export const workbenchRoot = fileURLToPath(new URL("../../", import.meta.url))
@@ -87,12 +87,12 @@ const importDecl = (moduleSpecifier: string, named: ReadonlyArray<string>, typeO
     : { moduleSpecifier, namedImports: [...named.map((name) => ({ name })), ...typeOnly.map((name) => ({ name, isTypeOnly: true }))] }
 
 export const generateRaftPackage = async (options: GenerateOptions): Promise<GenerateResult> => {
-  const variant = options.variant ?? raft.defaultVariant
+  const variant = options.variant ?? RUNTIME_VARIANT
   const info = raft.variants[variant]
   if (info === undefined) throw new GenerateError(`unknown variant "${variant}" for raft; valid variants: ${Object.keys(raft.variants).join(", ")}`)
-  if (variant !== raft.defaultVariant) {
+  if (info.breaks !== undefined) {
     throw new GenerateError(
-      `variant "${variant}" cannot be deployed: the Raft runtime (src/runtime/raft) runs the faithful rules only (${info.description}). ` +
+      `variant "${variant}" cannot be deployed: it breaks ${info.breaks.property} (${info.description}); deployable: ${deployableVariants().join(", ")}. ` +
         `Use \`quorum replay\` to watch a flawed variant fail on running nodes.`,
     )
   }
@@ -160,7 +160,7 @@ export const generateRaftPackage = async (options: GenerateOptions): Promise<Gen
       properties: [
         { name: "protocol", type: '"raft"', isReadonly: true },
         { name: "model", type: "string", isReadonly: true, docs: ["The bounded model whose settings the node runs with, its bounds lifted."] },
-        { name: "variant", type: "string", isReadonly: true, docs: ["The variant of the spec (a deployed node runs the faithful one)."] },
+        { name: "variant", type: "string", isReadonly: true, docs: ["The variant of the spec the nodes run (one that breaks no property)."] },
         { name: "maxEntriesPerMessage", type: "number", isReadonly: true, docs: ["Entries per AppendEntries on the wire."] },
         { name: "timers", type: "Timers", isReadonly: true },
         { name: "members", type: "ReadonlyArray<Member>", isReadonly: true },
@@ -265,6 +265,7 @@ export const generateRaftPackage = async (options: GenerateOptions): Promise<Gen
   clientPort: self.clientPort,
   dir: options.dir ?? cfg.dataDir,
   seed: options.seed,
+  variant: cfg.variant,
   timings: { electionMs: cfg.timers.electionMs, heartbeatMs: cfg.timers.heartbeatMs, coalesceMs: ${defaultTimings.coalesceMs} },
   events: options.events,
   logger: options.logger,
