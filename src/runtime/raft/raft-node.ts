@@ -3,7 +3,10 @@
  * the spec leaves to its host:
  *
  * - **Applying** committed entries, in order, to the etcd v2 key space (kv.ts) and answering the client whose
- *   proposal landed at that index — if the entry there still has the proposal's term (else it was dropped).
+ *   proposal landed at that index — if the entry there still has the proposal's term (else it was dropped) —
+ *   once the step that committed them is durable.
+ * - **Parallel append** (variant `parallel-append`, the default): queuing the spec's `flushLog` step right after
+ *   a leader's entries leave, so its own write overlaps the followers'.
  * - **Knowing the leader**: the sender of an AppendEntries of the current term (or itself).
  * - **Timer policy** (legal because a model timer may fire at any moment while armed): a follower's election
  *   timer is postponed whenever it accepts an AppendEntries of its term or grants a vote (Figure 2's "without
