@@ -4,7 +4,7 @@
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { encodeCommand, KvStore, type Command, type Result } from "../../src/runtime/raft/kv.ts"
+import { decodeCommand, encodeCommand, KvStore, type Command, type Result } from "../../src/runtime/raft/kv.ts"
 
 const run = (kv: KvStore, c: Command): Result | undefined => kv.apply(kv.index + 1, encodeCommand(c))
 
@@ -107,6 +107,23 @@ describe("etcd v2 key space", () => {
         const b = new KvStore()
         for (const c of cmds) expect(run(a, c)).toEqual(run(b, c))
         expect(a.get("/", { recursive: true, sorted: true })).toEqual(b.get("/", { recursive: true, sorted: true }))
+      }),
+    )
+  })
+
+  it("a command's entry value decodes to the same command", () => {
+    const cmdArb: fc.Arbitrary<Command> = fc.oneof(
+      fc.record(
+        { _tag: fc.constant("set" as const), key: fc.string(), value: fc.string(), prevIndex: fc.integer(), prevExist: fc.boolean(), dir: fc.boolean(), id: fc.string() },
+        { requiredKeys: ["_tag", "key"] },
+      ),
+      fc.record({ _tag: fc.constant("delete" as const), key: fc.string(), recursive: fc.boolean(), prevValue: fc.string() }, { requiredKeys: ["_tag", "key"] }),
+      fc.record({ _tag: fc.constant("post" as const), key: fc.string(), value: fc.string() }, { requiredKeys: ["_tag", "key"] }),
+      fc.record({ _tag: fc.constant("noop" as const), id: fc.string() }, { requiredKeys: ["_tag"] }),
+    )
+    fc.assert(
+      fc.property(cmdArb, (c) => {
+        expect(decodeCommand(encodeCommand(c))).toEqual(c)
       }),
     )
   })
