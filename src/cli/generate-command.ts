@@ -6,7 +6,6 @@
 import * as path from "node:path"
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { GenerateError, generateRaftPackage } from "../generate/raft-package.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { UsageError } from "./resolve.ts"
 
@@ -24,6 +23,9 @@ export interface GenerateCommandOptions {
 
 export const generateCommand = async (o: GenerateCommandOptions): Promise<number> => {
   if (o.protocol !== "raft") throw new UsageError(`quorum generate supports "raft" (ZAB nodes are not available yet), not "${o.protocol}"`)
+  // Loaded here, not at the top: it brings ts-morph and esbuild, ~29 MB of heap that every `quorum` process —
+  // a running node's garbage collector included — would otherwise carry.
+  const { GenerateError, generateRaftPackage } = await import("../generate/raft-package.ts")
   let result
   try {
     result = await generateRaftPackage({

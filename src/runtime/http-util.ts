@@ -27,6 +27,16 @@ export const forwardUrl = (target: string | undefined, leaderUrl: string): URL =
   return out
 }
 
+/**
+ * Answers with a complete body and its Content-Length. `writeHead` then `end(body)` alone makes Node send the
+ * body chunked (the header is fixed before the body is known), which costs every client a chunked parse and a
+ * terminating chunk per response.
+ */
+export const respond = (res: http.ServerResponse, status: number, headers: http.OutgoingHttpHeaders, body: string | Buffer): void => {
+  res.writeHead(status, { ...headers, "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.length })
+  res.end(body)
+}
+
 /** Reads a request body as text, or undefined past `maxBytes`, or null if the client went away first. */
 export const readBody = (req: http.IncomingMessage, maxBytes: number): Promise<string | undefined | null> =>
   new Promise((resolve) => {

@@ -17,7 +17,7 @@
 import * as http from "node:http"
 import type { NodeId } from "../../../spec/kernel/protocol.ts"
 import { silentLogger, type Logger } from "../host.ts"
-import { closeServer, forwardUrl, readBody, requestUrl, startApiServer } from "../http-util.ts"
+import { closeServer, forwardUrl, readBody, requestUrl, respond, startApiServer } from "../http-util.ts"
 import { MAX_ENTRY_WIRE_BYTES } from "./config.ts"
 import { cleanKey, etcdError, statusOf, type Command, type EtcdError, type EventJson, type Result } from "./kv.ts"
 import { NotLeaderError, RequestFailed, type RaftNode } from "./raft-node.ts"
@@ -105,8 +105,10 @@ export class EtcdHttpApi {
       case "/v2/members":
         return this.send(res, 200, { members: this.members() })
       case "/v2/machines":
-        res.writeHead(200, { "content-type": "text/plain" })
-        res.end(
+        respond(
+          res,
+          200,
+          { "content-type": "text/plain" },
           this.members()
             .flatMap((m) => m.clientURLs)
             .join(", "),
@@ -314,8 +316,7 @@ export class EtcdHttpApi {
   private async tryForward(req: http.IncomingMessage, res: http.ServerResponse, body: string, deadline: number, idempotent: boolean): Promise<boolean> {
     if (req.headers[FORWARDED] !== undefined) {
       // One hop only: tell the forwarding node to find the leader again.
-      res.writeHead(503, { "content-type": "application/json", [NOT_LEADER]: "1" })
-      res.end(JSON.stringify(etcdError("RaftInternal", `${this.node.id} is not the leader`, this.node.kv.index)) + "\n")
+      respond(res, 503, { "content-type": "application/json", [NOT_LEADER]: "1" }, JSON.stringify(etcdError("RaftInternal", `${this.node.id} is not the leader`, this.node.kv.index)) + "\n")
       return true
     }
     const target = this.node.leaderClientUrl()
@@ -360,8 +361,7 @@ export class EtcdHttpApi {
       const v = answer.headers[h]
       if (v !== undefined) headers[h] = v
     }
-    res.writeHead(answer.status, headers)
-    res.end(answer.body)
+    respond(res, answer.status, headers, answer.body)
     return true
   }
 
@@ -390,8 +390,7 @@ export class EtcdHttpApi {
 
   private send(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
     if (res.headersSent || res.destroyed) return
-    res.writeHead(status, { "content-type": "application/json", ...headers })
-    res.end(JSON.stringify(body) + "\n")
+    respond(res, status, { "content-type": "application/json", ...headers }, JSON.stringify(body) + "\n")
   }
 }
 

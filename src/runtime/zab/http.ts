@@ -19,7 +19,7 @@
 import { Schema } from "effect"
 import * as http from "node:http"
 import { silentLogger, type Logger } from "../host.ts"
-import { closeServer, forwardUrl, readBody, requestUrl, startApiServer } from "../http-util.ts"
+import { closeServer, forwardUrl, readBody, requestUrl, respond, startApiServer } from "../http-util.ts"
 import { ErrorCodes, validatePath, type ApplyResult, type Op, type ZkError } from "./datatree.ts"
 import { NotLeaderError, RequestFailed, type ZabPeer } from "./zab-node.ts"
 
@@ -259,8 +259,7 @@ export class ZabHttpApi {
    */
   private async tryForward(req: http.IncomingMessage, res: http.ServerResponse, body: string, deadline: number, idempotent: boolean): Promise<boolean> {
     if (req.headers[FORWARDED] !== undefined) {
-      res.writeHead(503, { "content-type": "application/json", [NOT_LEADER]: "1" })
-      res.end(JSON.stringify({ error: "NoLeader", code: 0, message: `${this.node.id} is not the leader` }) + "\n")
+      respond(res, 503, { "content-type": "application/json", [NOT_LEADER]: "1" }, JSON.stringify({ error: "NoLeader", code: 0, message: `${this.node.id} is not the leader` }) + "\n")
       return true
     }
     const target = this.node.leaderClientUrl()
@@ -293,8 +292,7 @@ export class ZabHttpApi {
     const headers: http.OutgoingHttpHeaders = { "content-type": answer.headers["content-type"] ?? "application/json" }
     const z = answer.headers["x-zxid"]
     if (z !== undefined) headers["x-zxid"] = z
-    res.writeHead(answer.status, headers)
-    res.end(answer.body)
+    respond(res, answer.status, headers, answer.body)
     return true
   }
 
@@ -307,8 +305,7 @@ export class ZabHttpApi {
 
   private send(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
     if (res.headersSent || res.destroyed) return
-    res.writeHead(status, { "content-type": "application/json", ...headers })
-    res.end(JSON.stringify(body) + "\n")
+    respond(res, status, { "content-type": "application/json", ...headers }, JSON.stringify(body) + "\n")
   }
 }
 
