@@ -469,10 +469,11 @@ export const actionKind = (protocol: AnyProtocol, action: Action<unknown, unknow
 export const possibleKinds = (instance: Instance): ReadonlyArray<string> => {
   const p = instance.protocol
   const f = instance.model.faults
+  const flags = p.variants[instance.variantName]!.flags
   const kinds = [
-    ...p.messageKinds.map((k) => `deliver ${k}`),
+    ...(p.variantMessageKinds?.(flags) ?? p.messageKinds).map((k) => `deliver ${k}`),
     ...p.timers.map((t) => `timeout ${t}`),
-    ...p.internalActions(p.variants[instance.variantName]!.flags).map((a) => `internal ${a}`),
+    ...p.internalActions(flags).map((a) => `internal ${a}`),
   ]
   kinds.push("client request")
   if (f.crashes > 0) kinds.push("crash", "restart")

@@ -201,6 +201,8 @@ export interface Protocol<S, M, D, C, R, G, Cfg, V> {
   }
   /** Message kinds and timers, so coverage can list what never happened. */
   readonly messageKinds: ReadonlyArray<string>
+  /** The message kinds a variant can send, when some variants never send some kinds (default: all of them). */
+  readonly variantMessageKinds?: (variant: V) => ReadonlyArray<string>
   readonly messageKind: (msg: M) => string
   /**
    * How a number stored under a field of that name reads best to people, in printed traces (ZAB: a zxid as

@@ -5,14 +5,13 @@ import type { ModelConfig, Protocol, VariantInfo } from "../kernel/protocol.ts"
 import {
   initialGhost,
   invariants,
-  logOf,
   transitionProperties,
   normalizeGhost,
   updateGhost,
   witnesses,
   type RaftGhost,
 } from "./properties.ts"
-import { ELECTION, FLUSH_LOG, HEARTBEAT, enabledInternal, handle, recover, type RaftState } from "./rules.ts"
+import { COMPACT, ELECTION, FLUSH_LOG, HEARTBEAT, enabledInternal, handle, lastLogIndex, recover, type RaftState } from "./rules.ts"
 import {
   ClientRequest,
   Durable,
@@ -81,6 +80,16 @@ const models: Record<string, ModelConfig<RaftConfig>> = {
     maxCopiesPerMessage: 1,
     config: { maxTerm: 2, maxLogLen: 0, values: [], maxEntriesPerMessage: 1 },
   },
+  compaction: {
+    description: "3 servers, terms ≤ 2, logs ≤ 2 entries of one value, ≤ 3 messages in flight, no faults: room for an entry after a snapshot",
+    mustReach: ["leaderAppendedEntry", "twoLogsShareAnEntry", "entryCommitted"],
+    servers: 3,
+    network: "bag",
+    faults: noFaults,
+    maxInFlight: 3,
+    maxCopiesPerMessage: 1,
+    config: { maxTerm: 2, maxLogLen: 2, values: ["v1"], maxEntriesPerMessage: 1 },
+  },
   "five-servers": {
     description: "5 servers, terms ≤ 5, logs ≤ 3 of two values, ≤ 10 messages in flight, faults 2–3 each: for simulation",
     mustReach: "all",
@@ -99,6 +108,9 @@ const faithful: RaftFlags = {
   volatileVotedFor: false,
   parallelAppend: false,
   countUnflushedSelf: false,
+  compaction: false,
+  compactUncommitted: false,
+  snapshotDiscardsLog: false,
 }
 
 const variants: Record<string, VariantInfo<RaftFlags>> = {
@@ -123,6 +135,20 @@ const variants: Record<string, VariantInfo<RaftFlags>> = {
     flags: { ...faithful, parallelAppend: true, countUnflushedSelf: true },
     breaks: { property: "committedEntriesNeverLost", model: "default" },
   },
+  compaction: {
+    description: "Figure 2 plus log compaction (§7): servers replace committed entries by a snapshot and send it to followers that lag behind",
+    flags: { ...faithful, compaction: true },
+  },
+  "compact-uncommitted": {
+    description: "log compaction, but a server also compacts entries that are not committed yet, and a follower takes the snapshot as committed",
+    flags: { ...faithful, compaction: true, compactUncommitted: true },
+    breaks: { property: "committedEntriesNeverLost", model: "small" },
+  },
+  "snapshot-discards-log": {
+    description: "log compaction, but InstallSnapshot discards the receiver's whole log, even the entries after the snapshot that it has acknowledged",
+    flags: { ...faithful, compaction: true, snapshotDiscardsLog: true },
+    breaks: { property: "committedEntriesNeverLost", model: "compaction" },
+  },
   "volatile-voted-for": {
     description: "votedFor is kept in memory only, so a server that restarts can vote twice in one term",
     flags: { ...faithful, volatileVotedFor: true },
@@ -136,13 +162,14 @@ export const raft: Protocol<RaftState, Message, Durable, ClientRequest, ClientRe
   schemas: { message: Message, durable: Durable, config: RaftConfig, clientRequest: ClientRequest },
   messageKinds,
   messageKind: (m) => m._tag,
+  variantMessageKinds: (variant) => (variant.compaction ? messageKinds : messageKinds.filter((k) => k !== "InstallSnapshot")),
   timers: [ELECTION, HEARTBEAT],
-  internalActions: (variant) => (variant.parallelAppend ? [FLUSH_LOG] : []),
+  internalActions: (variant) => [...(variant.parallelAppend ? [FLUSH_LOG] : []), ...(variant.compaction ? [COMPACT] : [])],
   recover,
   handle,
   enabledInternal,
   enabledClient: (ctx, s) =>
-    s.role === "Leader" && s.log.length < ctx.config.maxLogLen
+    s.role === "Leader" && lastLogIndex(s) < ctx.config.maxLogLen
       ? ctx.config.values.map((value) => ({ _tag: "Put" as const, value }))
       : [],
   ghost: { init: initialGhost, update: updateGhost },
@@ -155,7 +182,7 @@ export const raft: Protocol<RaftState, Message, Durable, ClientRequest, ClientRe
   constraint: (w, config) =>
     w.nodes.every((n) => {
       const term = n.up ? n.state!.currentTerm : (n.disk?.currentTerm ?? 0)
-      return term <= config.maxTerm && logOf(n).length <= config.maxLogLen
+      return term <= config.maxTerm && lastLogIndex(n.up ? n.state! : (n.disk ?? { log: [] })) <= config.maxLogLen
     }),
   invariants,
   transitionProperties,

@@ -3,7 +3,7 @@
  * spec), the ghost variables they need, and the witnesses that show a model exercises each property's premise.
  */
 import type { Invariant, NodeView, Transition, TransitionProperty, Witness, WorldView } from "../kernel/protocol.ts"
-import type { RaftState } from "./rules.ts"
+import { lastLogIndex, type LogView, type RaftState } from "./rules.ts"
 import type { ClientRequest, Durable, Entry, Message } from "./schema.ts"
 
 export interface Election {
@@ -35,8 +35,15 @@ type Node = NodeView<RaftState, Durable>
 
 export const initialGhost: RaftGhost = { elections: [], committed: [] }
 
-/** A server's log: in memory while up, on disk while down. */
-export const logOf = (n: Node): ReadonlyArray<Entry> => (n.up ? n.state!.log : (n.disk?.log ?? []))
+/**
+ * Every entry of a log, compacted ones included. Only the checker's models can be read this way: their
+ * snapshots hold the compacted entries (`modelSnapshotData`); a running node's hold its key space.
+ */
+export const fullLog = (v: LogView): ReadonlyArray<Entry> =>
+  v.snapshot === undefined ? v.log : [...(JSON.parse(v.snapshot.data) as ReadonlyArray<Entry>), ...v.log]
+
+/** A server's whole log: in memory while up, on disk while down. */
+export const logOf = (n: Node): ReadonlyArray<Entry> => fullLog(n.up ? n.state! : (n.disk ?? { log: [] }))
 
 const sameEntry = (a: Entry | undefined, b: Entry | undefined): boolean =>
   a !== undefined && b !== undefined && a.term === b.term && a.value === b.value
@@ -67,8 +74,9 @@ export const updateGhost = (ghost: RaftGhost, t: RaftTransition): RaftGhost => {
       }
     }
     const from = prev?.commitIndex ?? 0
+    const log = s.commitIndex > from ? fullLog(s) : s.log
     for (let index = from + 1; index <= s.commitIndex; index++) {
-      const e = s.log[index - 1]!
+      const e = log[index - 1]!
       if (committed.some((c) => c.index === index && c.term === e.term && c.value === e.value)) continue
       committed = [...committed, { index, term: e.term, value: e.value, inTerm: s.currentTerm, crashesAtCommit: after.crashes }].sort(byEntry)
     }
@@ -99,9 +107,12 @@ export const leaderAppendOnly: TransitionProperty<RaftState, Message, Durable, C
       const b = after.nodes[i]!.state
       if (a === undefined || b === undefined || a === b) continue
       if (a.role !== "Leader" || b.role !== "Leader" || a.currentTerm !== b.currentTerm) continue
-      if (b.log.length < a.log.length) return `leader ${after.nodes[i]!.id} shrank its log from ${a.log.length} to ${b.log.length} entries`
-      for (let k = 0; k < a.log.length; k++) {
-        if (!sameEntry(a.log[k], b.log[k])) return `leader ${after.nodes[i]!.id} overwrote its entry ${k + 1}`
+      // Compaction moves entries into the snapshot; the whole log must still only grow.
+      const was = fullLog(a)
+      const now = fullLog(b)
+      if (now.length < was.length) return `leader ${after.nodes[i]!.id} shrank its log from ${was.length} to ${now.length} entries`
+      for (let k = 0; k < was.length; k++) {
+        if (!sameEntry(was[k], now[k])) return `leader ${after.nodes[i]!.id} overwrote its entry ${k + 1}`
       }
     }
     return undefined
@@ -146,7 +157,7 @@ export const leaderCompleteness: Invariant<RaftState, Message, Durable, RaftGhos
       for (const n of w.nodes) {
         const s = n.state
         if (s === undefined || s.role !== "Leader" || s.currentTerm <= c.inTerm) continue
-        if (!sameEntry(s.log[c.index - 1], c)) {
+        if (!sameEntry(fullLog(s)[c.index - 1], c)) {
           return `${n.id}, leader of term ${s.currentTerm}, lacks entry ${c.index} (term ${c.term}, ${c.value}) committed in term ${c.inTerm}`
         }
       }
@@ -204,7 +215,7 @@ export const witnesses: ReadonlyArray<Witness<RaftState, Message, Durable, RaftG
   {
     name: "leaderAppendedEntry",
     description: "a leader appended a client entry to its log",
-    holds: (w) => leaders(w).some((n) => n.state!.log.length > 0),
+    holds: (w) => leaders(w).some((n) => lastLogIndex(n.state!) > 0),
   },
   {
     name: "twoLogsShareAnEntry",

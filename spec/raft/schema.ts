@@ -34,20 +34,43 @@ export const AppendEntriesResponse = Schema.TaggedStruct("AppendEntriesResponse"
   matchIndex: Index,
 })
 
-export const Message = Schema.Union([RequestVote, RequestVoteResponse, AppendEntries, AppendEntriesResponse])
+/**
+ * §7 (Figure 13), sent in one piece: the leader's snapshot, for a follower that needs entries the leader has
+ * compacted away. Answered with an `AppendEntriesResponse` whose `matchIndex` is `lastIncludedIndex`, which
+ * is all the leader learns from Figure 13's reply plus the index it needs to go on from.
+ */
+export const InstallSnapshot = Schema.TaggedStruct("InstallSnapshot", {
+  term: Term,
+  lastIncludedIndex: Index,
+  lastIncludedTerm: Term,
+  data: Schema.String,
+})
+
+export const Message = Schema.Union([RequestVote, RequestVoteResponse, AppendEntries, AppendEntriesResponse, InstallSnapshot])
 export type Message = typeof Message.Type
 export type RequestVote = typeof RequestVote.Type
 export type RequestVoteResponse = typeof RequestVoteResponse.Type
 export type AppendEntries = typeof AppendEntries.Type
 export type AppendEntriesResponse = typeof AppendEntriesResponse.Type
+export type InstallSnapshot = typeof InstallSnapshot.Type
 
-export const messageKinds = ["RequestVote", "RequestVoteResponse", "AppendEntries", "AppendEntriesResponse"] as const
+export const messageKinds = ["RequestVote", "RequestVoteResponse", "AppendEntries", "AppendEntriesResponse", "InstallSnapshot"] as const
 
-/** Figure 2, "Persistent state on all servers". */
+/**
+ * §7: the committed log prefix a server replaced by a snapshot — the index and term of its last entry and the
+ * state machine's state after applying it. `data` is opaque to the rules: the running nodes put their key
+ * space there; the checker's models put the compacted entries (so the properties still see every entry).
+ */
+export const Snapshot = Schema.Struct({ index: Index, term: Term, data: Schema.String })
+export type Snapshot = typeof Snapshot.Type
+
+/** Figure 2, "Persistent state on all servers", and the snapshot of Figure 13 (absent until a compaction). */
 export const Durable = Schema.Struct({
   currentTerm: Term,
   votedFor: Schema.NullOr(NodeId),
+  /** The entries after the snapshot's, if any: entry k of the array has index `snapshot.index + k + 1`. */
   log: Schema.Array(Entry),
+  snapshot: Schema.optional(Snapshot),
 })
 export type Durable = typeof Durable.Type
 
@@ -71,7 +94,7 @@ export type ClientReply =
 export const RaftConfig = Schema.Struct({
   /** No server's term exceeds this (a state constraint). */
   maxTerm: Term.check(Schema.isGreaterThanOrEqualTo(1)),
-  /** No log is longer than this (a state constraint). */
+  /** No log's last index exceeds this, snapshot included (a state constraint). */
   maxLogLen: Index,
   /** The client values the model may submit, each to the leader of the moment. */
   values: Schema.Array(Schema.String),
@@ -96,4 +119,10 @@ export interface RaftFlags {
   readonly parallelAppend: boolean
   /** With `parallelAppend`, the leader counts itself for entries it has not flushed yet (a crash loses them). */
   readonly countUnflushedSelf: boolean
+  /** §7: servers may replace their committed log prefix by a snapshot (internal step `compact`). */
+  readonly compaction: boolean
+  /** With `compaction`, a server may compact its whole log, committed or not. */
+  readonly compactUncommitted: boolean
+  /** With `compaction`, InstallSnapshot discards the receiver's whole log, even entries after the snapshot. */
+  readonly snapshotDiscardsLog: boolean
 }

@@ -37,6 +37,22 @@ describe("raft models explored exhaustively", () => {
     expect(r.coverage["internal flushLog"]).toBeGreaterThan(0)
     expect(r.neverFired).toEqual([])
   })
+
+  it("small under compaction: 188752 distinct states, no violation, snapshots taken and installed", () => {
+    const r = run("small", "compaction")
+    expect(r.result).toBe("ok")
+    expect(r.distinctStates).toBe(188752)
+    expect(r.unreachedWitnesses).toEqual([])
+    expect(r.coverage["internal compact"]).toBeGreaterThan(0)
+    expect(r.coverage["deliver InstallSnapshot"]).toBeGreaterThan(0)
+    expect(r.neverFired).toEqual([])
+  })
+
+  it("the faithful rules never send InstallSnapshot or compact, and coverage does not list them", () => {
+    const r = run("elect")
+    expect(Object.keys(r.coverage)).not.toContain("deliver InstallSnapshot")
+    expect(Object.keys(r.coverage)).not.toContain("internal compact")
+  })
 })
 
 describe("flawed variants are caught with their shortest counterexample", () => {
@@ -45,6 +61,8 @@ describe("flawed variants are caught with their shortest counterexample", () => 
     { variant: "volatile-voted-for", property: "electionSafety", length: 8 },
     { variant: "commit-previous-term", property: "leaderCompleteness", length: 28 },
     { variant: "parallel-append-counts-self", property: "committedEntriesNeverLost", length: 9 },
+    { variant: "compact-uncommitted", property: "committedEntriesNeverLost", length: 5 },
+    { variant: "snapshot-discards-log", property: "committedEntriesNeverLost", length: 20 },
   ] as const
   for (const c of cases) {
     it(`${c.variant} breaks ${c.property} in ${c.length} steps`, () => {

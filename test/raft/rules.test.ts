@@ -11,6 +11,9 @@ import {
   appendEntriesFor,
   becomeLeader,
   candidateLogUpToDate,
+  COMPACT,
+  compact,
+  compactArg,
   durableOf,
   ELECTION,
   enabledInternal,
@@ -20,12 +23,14 @@ import {
   handleAppendEntries,
   handleAppendEntriesResponse,
   handleClientRequest,
+  handleInstallSnapshot,
   handleRequestVote,
   handleRequestVoteResponse,
   HEARTBEAT,
   lastLogIndex,
   lastLogTerm,
   mergeEntries,
+  modelSnapshotData,
   observeTerm,
   recover,
   sendHeartbeat,
@@ -35,6 +40,7 @@ import {
   type RaftStep,
 } from "../../spec/raft/rules.ts"
 import type {
+  InstallSnapshot,
   AppendEntries,
   AppendEntriesResponse,
   ClientReply,
@@ -62,6 +68,9 @@ type Variant =
   | "volatile-voted-for"
   | "parallel-append"
   | "parallel-append-counts-self"
+  | "compaction"
+  | "compact-uncommitted"
+  | "snapshot-discards-log"
 const flags = (variant: Variant): RaftFlags => must(raft.variants[variant], `variant ${variant}`).flags
 
 const n1 = nodeId("n1")
@@ -295,27 +304,27 @@ describe("candidateLogUpToDate", () => {
   const voter = [entry(1), entry(2), entry(2)]
 
   it("a higher last term wins even with a shorter log", () => {
-    expect(candidateLogUpToDate(voter, 1, 3)).toBe(true)
+    expect(candidateLogUpToDate({ log: voter }, 1, 3)).toBe(true)
   })
   it("a lower last term loses even with a longer log", () => {
-    expect(candidateLogUpToDate(voter, 9, 1)).toBe(false)
+    expect(candidateLogUpToDate({ log: voter }, 9, 1)).toBe(false)
   })
   it("with the same last term, a log at least as long wins and a shorter one loses", () => {
-    expect(candidateLogUpToDate(voter, 3, 2)).toBe(true)
-    expect(candidateLogUpToDate(voter, 4, 2)).toBe(true)
-    expect(candidateLogUpToDate(voter, 2, 2)).toBe(false)
+    expect(candidateLogUpToDate({ log: voter }, 3, 2)).toBe(true)
+    expect(candidateLogUpToDate({ log: voter }, 4, 2)).toBe(true)
+    expect(candidateLogUpToDate({ log: voter }, 2, 2)).toBe(false)
   })
   it("anything is at least as up to date as an empty log", () => {
-    expect(candidateLogUpToDate([], 0, 0)).toBe(true)
+    expect(candidateLogUpToDate({ log: [] }, 0, 0)).toBe(true)
   })
 
   const logArb = fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 4 }).map((terms) => terms.map((t) => entry(t)))
   it("is a total preorder: every log is up to date w.r.t. itself, and of any two logs one is at least as up to date", () => {
     fc.assert(
       fc.property(logArb, logArb, (a, b) => {
-        expect(candidateLogUpToDate(a, lastLogIndex(a), lastLogTerm(a))).toBe(true)
-        const aOverB = candidateLogUpToDate(b, lastLogIndex(a), lastLogTerm(a))
-        const bOverA = candidateLogUpToDate(a, lastLogIndex(b), lastLogTerm(b))
+        expect(candidateLogUpToDate({ log: a }, lastLogIndex({ log: a }), lastLogTerm({ log: a }))).toBe(true)
+        const aOverB = candidateLogUpToDate({ log: b }, lastLogIndex({ log: a }), lastLogTerm({ log: a }))
+        const bOverA = candidateLogUpToDate({ log: a }, lastLogIndex({ log: b }), lastLogTerm({ log: b }))
         expect(aOverB || bOverA).toBe(true)
       }),
     )
@@ -982,5 +991,135 @@ describe("handle", () => {
     const put = { _tag: "Put", value: "v1" } as const
     expect(handle(faithful, l, { _tag: "Client", request: put })).toEqual(handleClientRequest(faithful, l, put))
     expect(handle(faithful, l, { _tag: "Internal", action: { name: "anything" } })).toEqual({ state: l, effects: [] })
+  })
+})
+
+describe("log compaction (§7)", () => {
+  // "Each server takes snapshots independently, covering just the committed entries in its log."
+  const compacting = ctxOf("compaction")
+  const snap = (index: number, term: number, data = "kv") => ({ index, term, data })
+  const installSnapshot = (term: number, index: number, lastTerm: number, data = "kv"): InstallSnapshot => ({
+    _tag: "InstallSnapshot",
+    term,
+    lastIncludedIndex: index,
+    lastIncludedTerm: lastTerm,
+    data,
+  })
+
+  it("compacts committed entries only, keeps the ones after, and persists the snapshot with the log", () => {
+    const s = follower({ currentTerm: 2, log: [entry(1), entry(1), entry(2)], commitIndex: 2 })
+    const step = withFrozen([compacting, s, 2, "state@2"] as const, compact)
+    expect(step.state.log).toEqual([entry(2)])
+    expect(step.state.snapshot).toEqual(snap(2, 1, "state@2"))
+    expect(lastLogIndex(step.state)).toBe(3)
+    expect(lastLogTerm(step.state)).toBe(2)
+    expect(step.persist).toEqual({ currentTerm: 2, votedFor: null, log: [entry(2)], snapshot: snap(2, 1, "state@2") })
+    // Not committed, not past the snapshot, or a variant without compaction: nothing happens.
+    expect(compact(compacting, s, 3, "x").state).toBe(s)
+    expect(compact(compacting, step.state, 2, "x").state).toBe(step.state)
+    expect(compact(faithful, s, 2, "x").state).toBe(s)
+    // The flawed variant compacts what is not committed — and then takes it as committed.
+    expect(compact(ctxOf("compact-uncommitted"), s, 3, "x").state.commitIndex).toBe(3)
+  })
+
+  it("the compact action carries its index and data; the models compact every committed entry, with the entries as data", () => {
+    const s = follower({ currentTerm: 2, log: [entry(1), entry(2)], commitIndex: 1 })
+    const data = modelSnapshotData(s, 1)
+    expect(JSON.parse(data)).toEqual([entry(1)])
+    expect(enabledInternal(compacting, s)).toEqual([{ name: COMPACT, arg: compactArg(1, data) }])
+    expect(enabledInternal(faithful, s)).toEqual([])
+    const step = handle(compacting, s, { _tag: "Internal", action: { name: COMPACT, arg: compactArg(1, data) } })
+    expect(step.state.snapshot).toEqual(snap(1, 1, data))
+    expect(enabledInternal(compacting, step.state)).toEqual([])
+    // A later compaction's data extends the earlier one's, so the models' snapshots always hold every entry.
+    const later = { ...step.state, commitIndex: 2 }
+    expect(JSON.parse(modelSnapshotData(later, 2))).toEqual([entry(1), entry(2)])
+    // A malformed arg changes nothing.
+    expect(handle(compacting, s, { _tag: "Internal", action: { name: COMPACT, arg: "garbage" } }).state).toBe(s)
+  })
+
+  it("a restarted server's commit index starts at its snapshot (the state machine is restored from it)", () => {
+    const disk: Durable = { currentTerm: 2, votedFor: null, log: [entry(2)], snapshot: snap(3, 1) }
+    const s = recover(compacting, disk).state
+    expect(s.commitIndex).toBe(3)
+    expect(s.snapshot).toEqual(snap(3, 1))
+    expect(lastLogIndex(s)).toBe(4)
+    expect("snapshot" in recover(faithful, { currentTerm: 1, votedFor: null, log: [] }).state).toBe(false)
+  })
+
+  it("a leader sends its snapshot to a follower that needs a compacted entry, and AppendEntries otherwise", () => {
+    // "The leader uses a new RPC called InstallSnapshot to send snapshots to followers that are too far behind."
+    const s = leader({ currentTerm: 3, log: [entry(3)], snapshot: snap(2, 1), commitIndex: 2, nextIndex: { n2: 2, n3: 3 } })
+    expect(appendEntriesFor(compacting, s, n2)).toEqual(installSnapshot(3, 2, 1))
+    // nextIndex right after the snapshot: prevLogTerm is the snapshot's term.
+    expect(appendEntriesFor(compacting, s, n3)).toEqual(appendEntries({ term: 3, prevLogIndex: 2, prevLogTerm: 1, entries: [entry(3)], leaderCommit: 2 }))
+  })
+
+  it("an AppendEntries reaching back into the receiver's snapshot is matched at the snapshot and appends the rest", () => {
+    const s = follower({ currentTerm: 3, log: [], snapshot: snap(2, 1), commitIndex: 2 })
+    const m = appendEntries({ term: 3, prevLogIndex: 1, prevLogTerm: 1, entries: [entry(1), entry(3)], leaderCommit: 3 })
+    const step = withFrozen([compacting, s, n2, m] as const, handleAppendEntries)
+    expect(step.state.log).toEqual([entry(3)])
+    expect(step.state.commitIndex).toBe(3)
+    expect(onlySend(step).msg).toEqual(appendOk(3, 3))
+    // Entirely inside the snapshot: nothing to append, and the match is still reported.
+    const old = appendEntries({ term: 3, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(1)], leaderCommit: 1 })
+    const again = handleAppendEntries(compacting, s, n2, old)
+    expect(again.state).toEqual(s)
+    expect(again.persist).toBeUndefined()
+    expect(onlySend(again).msg).toEqual(appendOk(3, 1))
+  })
+
+  it("InstallSnapshot: a matching entry at its last index keeps the entries after it", () => {
+    // "If existing log entry has same index and term as snapshot's last included entry, retain log entries following it and reply."
+    const s = follower({ currentTerm: 3, log: [entry(1), entry(1), entry(3)], commitIndex: 0 })
+    const step = withFrozen([compacting, s, n2, installSnapshot(3, 2, 1)] as const, handleInstallSnapshot)
+    expect(step.state.log).toEqual([entry(3)])
+    expect(step.state.snapshot).toEqual(snap(2, 1))
+    expect(step.state.commitIndex).toBe(2)
+    expect(step.persist).toEqual(durableOf(compacting, step.state))
+    expect(onlySend(step).msg).toEqual(appendOk(3, 2))
+    // The flawed variant discards them even so.
+    expect(handleInstallSnapshot(ctxOf("snapshot-discards-log"), s, n2, installSnapshot(3, 2, 1)).state.log).toEqual([])
+  })
+
+  it("InstallSnapshot: otherwise the whole log is discarded", () => {
+    // "Discard the entire log. Reset state machine using snapshot contents."
+    const s = follower({ currentTerm: 3, log: [entry(1), entry(2), entry(2)], commitIndex: 1 })
+    const step = handleInstallSnapshot(compacting, s, n2, installSnapshot(3, 2, 1))
+    expect(step.state.log).toEqual([])
+    expect(step.state.snapshot).toEqual(snap(2, 1))
+    expect(step.state.commitIndex).toBe(2)
+  })
+
+  it("InstallSnapshot: one this server already covers changes nothing; a stale term is refused", () => {
+    const s = follower({ currentTerm: 3, log: [entry(1), entry(3)], commitIndex: 2 })
+    const covered = handleInstallSnapshot(compacting, s, n2, installSnapshot(3, 1, 1))
+    expect(covered.state).toBe(s)
+    expect(covered.persist).toBeUndefined()
+    expect(onlySend(covered).msg).toEqual(appendOk(3, 1))
+    const stale = handleInstallSnapshot(compacting, s, n2, installSnapshot(2, 2, 1))
+    expect(stale.state).toBe(s)
+    expect(onlySend(stale).msg).toEqual(appendFailed(3))
+  })
+
+  it("a higher term in InstallSnapshot makes a leader step down before it installs", () => {
+    const s = leader({ currentTerm: 2, log: [entry(1)], commitIndex: 1 })
+    const step = handleInstallSnapshot(compacting, s, n2, installSnapshot(4, 3, 4))
+    expect(step.state.role).toBe("Follower")
+    expect(step.state.currentTerm).toBe(4)
+    expect(step.state.snapshot).toEqual(snap(3, 4))
+    expect(step.state.log).toEqual([])
+  })
+
+  it("faithful steps never create a snapshot field, so the faithful state space is unchanged", () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("a", "b"), { maxLength: 4 }), (values) => {
+        let s = leader({ currentTerm: 1, log: [], commitIndex: 0 })
+        for (const value of values) s = handleClientRequest(faithful, s, { _tag: "Put", value }).state
+        expect("snapshot" in s).toBe(false)
+        expect(enabledInternal(faithful, { ...s, commitIndex: s.log.length })).toEqual([])
+      }),
+    )
   })
 })

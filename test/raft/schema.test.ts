@@ -191,7 +191,7 @@ describe("garbage is rejected with an error naming the field", () => {
   })
 
   it("an unknown _tag", () => {
-    const message = rejection(Message, { ...rv, _tag: "InstallSnapshot" })
+    const message = rejection(Message, { ...rv, _tag: "TimeoutNow" })
     expect(message).toContain(`"_tag"`)
     expect(message).toContain("RequestVote")
   })

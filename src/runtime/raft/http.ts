@@ -263,10 +263,18 @@ export class EtcdHttpApi {
 
   private watch(res: http.ServerResponse, key: string, recursive: boolean, waitIndex: number | undefined): void {
     let cancel: (() => void) | undefined
-    const w = this.node.kv.watch(key, { recursive, ...(waitIndex === undefined ? {} : { waitIndex }) }, (e) => {
-      if (cancel !== undefined) res.off("close", cancel)
-      this.send(res, 200, e.event, this.headers(this.node.kv.index))
-    })
+    const w = this.node.kv.watch(
+      key,
+      { recursive, ...(waitIndex === undefined ? {} : { waitIndex }) },
+      (e) => {
+        if (cancel !== undefined) res.off("close", cancel)
+        this.send(res, 200, e.event, this.headers(this.node.kv.index))
+      },
+      (error) => {
+        if (cancel !== undefined) res.off("close", cancel)
+        this.sendError(res, error)
+      },
+    )
     if (w.error !== undefined) return this.sendError(res, w.error)
     if (res.headersSent) return
     cancel = () => w.cancel()

@@ -147,6 +147,7 @@ interface Watcher {
   readonly recursive: boolean
   readonly sinceIndex: number
   readonly notify: (e: HistoryEvent) => void
+  readonly cleared: (error: EtcdError) => void
 }
 
 export interface HistoryEvent {
@@ -157,8 +158,10 @@ export interface HistoryEvent {
 
 export const HISTORY_LIMIT = 1000
 
+const emptyRoot = (): KvNode => ({ key: "/", value: undefined, dir: true, createdIndex: 0, modifiedIndex: 0, children: new Map() })
+
 export class KvStore {
-  private readonly root: KvNode = { key: "/", value: undefined, dir: true, createdIndex: 0, modifiedIndex: 0, children: new Map() }
+  private root: KvNode = emptyRoot()
   /** Index of the last applied log entry. */
   index = 0
   private readonly history: HistoryEvent[] = []
@@ -305,6 +308,56 @@ export class KvStore {
     return { ...base, ...(nodes.length > 0 ? { nodes } : {}) }
   }
 
+  // ---- snapshots (Raft §7) ----
+
+  /**
+   * The key space as the data of a Raft snapshot at `this.index`: JSON `{"v":1,"index","nodes":[[key, value
+   * or null for a directory, createdIndex, modifiedIndex], …]}`, parents before their children.
+   */
+  snapshot(): string {
+    const nodes: Array<[string, string | null, number, number]> = []
+    const walk = (n: KvNode): void => {
+      for (const c of n.children!.values()) {
+        nodes.push([c.key, c.dir ? null : (c.value ?? ""), c.createdIndex, c.modifiedIndex])
+        if (c.dir) walk(c)
+      }
+    }
+    walk(this.root)
+    return JSON.stringify({ v: 1, index: this.index, nodes })
+  }
+
+  /**
+   * Replaces the key space by a snapshot's (`snapshot()`), taken at `index`. The history of changes starts
+   * over, so pending watches end with etcd's "watcher is cleared due to etcd recovery" (400). Throws, changing
+   * nothing, when the data is not such a snapshot.
+   */
+  restore(data: string, index: number): void {
+    const root = emptyRoot()
+    const parsed = JSON.parse(data) as { v?: unknown; index?: unknown; nodes?: unknown }
+    if (parsed.v !== 1 || parsed.index !== index || !Array.isArray(parsed.nodes)) throw new Error(`kv: not a key-space snapshot of index ${index}`)
+    const byKey = new Map<string, KvNode>([["/", root]])
+    for (const item of parsed.nodes as unknown[]) {
+      const [key, value, createdIndex, modifiedIndex] = item as [unknown, unknown, unknown, unknown]
+      if (typeof key !== "string" || (value !== null && typeof value !== "string") || typeof createdIndex !== "number" || typeof modifiedIndex !== "number") {
+        throw new Error(`kv: malformed snapshot node ${JSON.stringify(item)}`)
+      }
+      const slash = key.lastIndexOf("/")
+      const parent = byKey.get(slash === 0 ? "/" : key.slice(0, slash))
+      if (parent?.children === undefined) throw new Error(`kv: snapshot node ${key} comes before its directory`)
+      const dir = value === null
+      const node: KvNode = { key, value: dir ? undefined : value, dir, createdIndex, modifiedIndex, children: dir ? new Map() : undefined }
+      parent.children.set(key.slice(slash + 1), node)
+      if (dir) byKey.set(key, node)
+    }
+    this.root = root
+    this.index = index
+    this.history.length = 0
+    this.historyStart = index + 1
+    const pending = [...this.watchers]
+    this.watchers.clear()
+    for (const w of pending) w.cleared(etcdError("WatcherCleared", `the key space was replaced by a snapshot at index ${index}`, index))
+  }
+
   // ---- watches ----
 
   private record(e: HistoryEvent): void {
@@ -329,12 +382,14 @@ export class KvStore {
     rawKey: string,
     options: { recursive?: boolean; waitIndex?: number },
     notify: (e: HistoryEvent) => void,
+    cleared: (error: EtcdError) => void = () => {},
   ): { readonly error?: EtcdError; readonly cancel: () => void } {
     const key = cleanKey(rawKey)
     const recursive = options.recursive === true
     const since = options.waitIndex ?? this.index + 1
     if (options.waitIndex !== undefined && options.waitIndex <= this.index) {
-      if (options.waitIndex < this.historyStart && this.history.length >= HISTORY_LIMIT) {
+      // Events before historyStart were dropped (the history filled up, or a snapshot replaced the key space).
+      if (options.waitIndex < this.historyStart && this.historyStart > 1) {
         return {
           error: etcdError("EventIndexCleared", `the requested history has been cleared [${this.historyStart}/${options.waitIndex}]`, this.index),
           cancel: () => {},
@@ -346,7 +401,7 @@ export class KvStore {
         return { cancel: () => {} }
       }
     }
-    const w: Watcher = { key, recursive, sinceIndex: since, notify }
+    const w: Watcher = { key, recursive, sinceIndex: since, notify, cleared }
     this.watchers.add(w)
     return { cancel: () => this.watchers.delete(w) }
   }
