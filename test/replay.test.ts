@@ -168,7 +168,7 @@ describe("reading a quorum trace", () => {
       `${at(2, 1)}.disk.extra: not a valid raft durable state: Expected no excess property`,
     )
     expect(thrown(() => edited((doc) => (doc.states[1].network[0].msg._tag = "Hello")))).toBe(
-      '$.states[1].network[0].msg._tag: unknown message kind "Hello"; raft messages: RequestVote, RequestVoteResponse, AppendEntries, AppendEntriesResponse',
+      '$.states[1].network[0].msg._tag: unknown message kind "Hello"; raft messages: RequestVote, RequestVoteResponse, AppendEntries, AppendEntriesResponse, InstallSnapshot',
     )
     expect(thrown(() => edited((doc) => delete doc.states[1].network[0].msg.lastLogTerm))).toBe(
       "$.states[1].network[0].msg.lastLogTerm: not a valid raft message: Missing key",
