@@ -139,6 +139,10 @@ const variants: Record<string, VariantInfo<RaftFlags>> = {
     description: "Figure 2 plus log compaction (§7): servers replace committed entries by a snapshot and send it to followers that lag behind",
     flags: { ...faithful, compaction: true },
   },
+  "parallel-append-compaction": {
+    description: "parallel-append and compaction together: what real nodes run",
+    flags: { ...faithful, parallelAppend: true, compaction: true },
+  },
   "compact-uncommitted": {
     description: "log compaction, but a server also compacts entries that are not committed yet, and a follower takes the snapshot as committed",
     flags: { ...faithful, compaction: true, compactUncommitted: true },

@@ -15,7 +15,7 @@ import { nodeIds } from "../../spec/kernel/protocol.ts"
 import { freshSeed, nodeSeed } from "../runtime/prng.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { runtimeFlags } from "../runtime/raft/config.ts"
-import { coalesceMsFlag, raftVariantFlag } from "./node-command.ts"
+import { coalesceMsFlag, raftVariantFlag, snapshotEveryFlag } from "./node-command.ts"
 import { canColor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
 
@@ -32,6 +32,8 @@ export interface ClusterCommandOptions {
   readonly coalesceMs?: number | undefined
   /** Raft: passed to every node as --variant when given. */
   readonly variant?: string | undefined
+  /** Raft: passed to every node as --snapshot-every when given. */
+  readonly snapshotEvery?: number | undefined
   /** ZAB: the TIMEOUT timer. */
   readonly timeoutMs?: number | undefined
   readonly events: boolean
@@ -134,6 +136,7 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
       ...(zab && o.timeoutMs !== undefined ? ["--timeout-ms", String(o.timeoutMs)] : []),
       ...(!zab && o.coalesceMs !== undefined ? ["--coalesce-ms", String(o.coalesceMs)] : []),
       ...(!zab && o.variant !== undefined ? ["--variant", o.variant] : []),
+      ...(!zab && o.snapshotEvery !== undefined ? ["--snapshot-every", String(o.snapshotEvery)] : []),
       ...(o.events ? [] : ["--no-events"]),
     ]
     // QUORUM_NODE_FLAGS: extra Node.js flags for every node process (say, --cpu-prof for profiling).
@@ -219,6 +222,7 @@ export const clusterCli = Command.make(
     heartbeatMs: positive("heartbeat-ms").pipe(Flag.withDescription("Leader heartbeat interval in ms"), Flag.withDefault(50)),
     coalesceMs: coalesceMsFlag,
     variant: raftVariantFlag,
+    snapshotEvery: snapshotEveryFlag,
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: the TIMEOUT after which a silent leader (or a leader without a quorum) is given up (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Nodes do not write events.ndjson"), Flag.withDefault(false)),
   },
@@ -235,6 +239,7 @@ export const clusterCli = Command.make(
         heartbeatMs: input.heartbeatMs,
         coalesceMs: Option.getOrUndefined(input.coalesceMs),
         variant: Option.getOrUndefined(input.variant),
+        snapshotEvery: Option.getOrUndefined(input.snapshotEvery),
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),

@@ -8,7 +8,7 @@ import { Command, Flag, Argument } from "effect/cli"
 import { nodeId } from "../../spec/kernel/protocol.ts"
 import type { Logger } from "../runtime/host.ts"
 import { freshSeed } from "../runtime/prng.ts"
-import { defaultTimings as raftTimings, deployableVariants, RUNTIME_VARIANT } from "../runtime/raft/config.ts"
+import { DEFAULT_SNAPSHOT_EVERY, defaultTimings as raftTimings, deployableVariants, RUNTIME_VARIANT } from "../runtime/raft/config.ts"
 import { ConfigError, parseClientUrls, parsePeers, startRaftServer } from "../runtime/raft/server.ts"
 import { CorruptLogError } from "../runtime/storage.ts"
 import { defaultTimings as zabTimings } from "../runtime/zab/config.ts"
@@ -30,8 +30,10 @@ export interface NodeCommandOptions {
   readonly heartbeatMs: number
   /** Raft: the longest a leader waits to fill an AppendEntries under load (default 3 ms, 0: never). */
   readonly coalesceMs?: number | undefined
-  /** Raft: the variant of the spec the node runs (a deployable one; default parallel-append). */
+  /** Raft: the variant of the spec the node runs (a deployable one; default `RUNTIME_VARIANT`). */
   readonly variant?: string | undefined
+  /** Raft, variants with compaction: applied entries between snapshots. */
+  readonly snapshotEvery?: number | undefined
   /** ZAB: the TIMEOUT timer (default 2000 ms). */
   readonly timeoutMs?: number | undefined
   readonly events: boolean
@@ -84,6 +86,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       dir: o.dir,
       seed,
       ...(o.variant === undefined ? {} : { variant: o.variant }),
+      ...(o.snapshotEvery === undefined ? {} : { snapshotEvery: o.snapshotEvery }),
       timings: { electionMs: o.electionMs, heartbeatMs: o.heartbeatMs, coalesceMs },
       events: o.events,
       logger: log,
@@ -144,6 +147,12 @@ export const coalesceMsFlag = Flag.Int("coalesce-ms").pipe(
   Flag.optional,
 )
 
+/** `--snapshot-every`, shared with `quorum cluster`, which passes it on to its nodes. */
+export const snapshotEveryFlag = positive("snapshot-every").pipe(
+  Flag.withDescription(`Raft: applied entries between two snapshots of the key space, which replace the log up to them (default ${DEFAULT_SNAPSHOT_EVERY})`),
+  Flag.optional,
+)
+
 /** `--variant`, shared with `quorum cluster`, which passes it on to its nodes. */
 export const raftVariantFlag = Flag.String("variant").pipe(
   Flag.withDescription(`Raft: the variant of the spec the nodes run (${deployableVariants().join(", ")}; default ${RUNTIME_VARIANT})`),
@@ -175,6 +184,7 @@ export const nodeCli = Command.make(
     heartbeatMs: positive("heartbeat-ms").pipe(Flag.withDescription("Leader heartbeat interval in ms"), Flag.withDefault(50)),
     coalesceMs: coalesceMsFlag,
     variant: raftVariantFlag,
+    snapshotEvery: snapshotEveryFlag,
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: a follower not hearing from its leader (or a leader from a quorum) this long goes LOOKING (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Do not write <dir>/<id>/events.ndjson"), Flag.withDefault(false)),
   },
@@ -193,6 +203,7 @@ export const nodeCli = Command.make(
         heartbeatMs: input.heartbeatMs,
         coalesceMs: Option.getOrUndefined(input.coalesceMs),
         variant: Option.getOrUndefined(input.variant),
+        snapshotEvery: Option.getOrUndefined(input.snapshotEvery),
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),

@@ -10,12 +10,17 @@
  * this is exactly the checker's fingerprint of the state. The chain is cached per array and extended
  * incrementally when the next array shares its prefix (the spec appends by copying, so entries keep their
  * identity): a step costs its new entries' hashes plus one identity scan of the shared prefix.
+ *
+ * Likewise every string longer than `LONG_STRING` characters in such a field (Raft's `snapshot.data`, a whole
+ * key space) is replaced by `{"@len": n, "@sha1": the first 16 hex digits of SHA-1(string)}`, remembered for
+ * the last string of each field, so a step that keeps its snapshot does not hash it again.
  */
 import { hash } from "node:crypto"
 import { canonical, fingerprintHex } from "../../checker/canonical.ts"
 import { sharedPrefix } from "./prefix.ts"
 
 export const LONG_ARRAY = 32
+export const LONG_STRING = 4096
 const ZERO = "0000000000000000"
 
 interface Chain {
@@ -53,6 +58,17 @@ const chainOf = (field: string, arr: ReadonlyArray<unknown>): string => {
   return arr.length === 0 ? ZERO : chain[arr.length - 1]!
 }
 
+const lastString = new Map<string, { readonly text: string; readonly view: unknown }>()
+
+const stringView = (field: string, text: string): unknown => {
+  const hit = lastString.get(field)
+  // Comparing the very same string is a pointer comparison; a different one of equal length is rare.
+  if (hit !== undefined && hit.text === text) return hit.view
+  const view = { "@len": text.length, "@sha1": hash("sha1", text, "hex").slice(0, 16) }
+  lastString.set(field, { text, view })
+  return view
+}
+
 /** `s'` of the definition above. */
 export const digestView = (state: unknown): unknown => {
   if (typeof state !== "object" || state === null || Array.isArray(state)) return state
@@ -76,6 +92,11 @@ export const digestView = (state: unknown): unknown => {
 const nestedView = (field: string, obj: Record<string, unknown>): Record<string, unknown> => {
   let out: Record<string, unknown> | undefined
   for (const [sub, v] of Object.entries(obj)) {
+    if (typeof v === "string" && v.length > LONG_STRING) {
+      out ??= { ...obj }
+      out[sub] = stringView(`${field}.${sub}`, v)
+      continue
+    }
     if (!Array.isArray(v) || v.length <= LONG_ARRAY) continue
     out ??= { ...obj }
     out[sub] = { "@len": v.length, "@chain": chainOf(`${field}.${sub}`, v) }

@@ -10,6 +10,11 @@
  */
 
 export const MAX_FRAME_BYTES = 1024 * 1024
+/**
+ * The limit on a connection once its peer has said Hello: a Raft InstallSnapshot carries a whole key space
+ * in one message. Before the Hello, a stranger gets `MAX_FRAME_BYTES`.
+ */
+export const MAX_PEER_FRAME_BYTES = 64 * 1024 * 1024
 export const HEADER_BYTES = 5
 
 export const FrameKind = { Hello: 0, Message: 1, Control: 2 } as const
@@ -34,10 +39,10 @@ export class FrameError extends Error {
 const isKind = (k: number): k is FrameKind => k === 0 || k === 1 || k === 2
 
 /** Encodes one frame. Throws `FrameError("oversized")` rather than emitting a frame the peer would refuse. */
-export const encodeFrame = (kind: FrameKind, payload: Buffer | string): Buffer => {
+export const encodeFrame = (kind: FrameKind, payload: Buffer | string, maxBytes = MAX_FRAME_BYTES): Buffer => {
   const body = typeof payload === "string" ? Buffer.from(payload, "utf8") : payload
-  if (body.length > MAX_FRAME_BYTES) {
-    throw new FrameError("oversized", `frame payload of ${body.length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`)
+  if (body.length > maxBytes) {
+    throw new FrameError("oversized", `frame payload of ${body.length} bytes exceeds the limit of ${maxBytes}`)
   }
   const out = Buffer.allocUnsafe(HEADER_BYTES + body.length)
   out.writeUInt32BE(body.length, 0)
@@ -52,6 +57,8 @@ export const encodeFrame = (kind: FrameKind, payload: Buffer | string): Buffer =
  * which the decoder must not be used again.
  */
 export class FrameDecoder {
+  /** The largest payload accepted; raised once a connection is known (`MAX_PEER_FRAME_BYTES`). */
+  maxBytes = MAX_FRAME_BYTES
   private chunks: Buffer[] = []
   private buffered = 0
   /** Header of the frame being assembled, once known. */
@@ -69,8 +76,8 @@ export class FrameDecoder {
         const header = this.take(HEADER_BYTES)
         const length = header.readUInt32BE(0)
         const kind = header.readUInt8(4)
-        if (length > MAX_FRAME_BYTES) {
-          throw new FrameError("oversized", `frame of ${length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`)
+        if (length > this.maxBytes) {
+          throw new FrameError("oversized", `frame of ${length} bytes exceeds the limit of ${this.maxBytes}`)
         }
         if (!isKind(kind)) throw new FrameError("bad-kind", `unknown frame kind ${kind}`)
         this.need = { kind, length }

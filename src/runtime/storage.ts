@@ -176,28 +176,35 @@ const decoderOf = <D>(schema: Schema.Codec<D, unknown>): ((value: unknown) => D)
   return d as (value: unknown) => D
 }
 
-/** Encodes `value` as a record payload, sharing array prefixes with `previous` when it can. */
+/**
+ * Encodes `value` as a record payload, sharing array prefixes with `previous` when it can, and leaving out
+ * object fields that are the very same object as in `previous` (a Raft snapshot: written once, not per record).
+ */
 export const encodePayload = <D>(schema: Schema.Codec<D, unknown>, value: D, previous: D | undefined): Buffer => {
   const encode = encoderOf(schema as Schema.Codec<unknown, unknown>)
   if (previous !== undefined && isPlainObject(value) && isPlainObject(previous)) {
     const keep: Record<string, number> = {}
+    const unchanged: string[] = []
     const cut: Plain = { ...value }
-    let any = false
     for (const [field, v] of Object.entries(value)) {
       const p = previous[field]
+      if (isPlainObject(v) && v === p) {
+        unchanged.push(field)
+        delete cut[field]
+        continue
+      }
       if (!Array.isArray(v) || !Array.isArray(p)) continue
       const k = sharedPrefix(v, p)
       if (k > 0) {
         keep[field] = k
         cut[field] = v.slice(k)
-        any = true
       }
     }
-    if (any) {
+    if (unchanged.length > 0 || Object.keys(keep).length > 0) {
       try {
-        return Buffer.from(JSON.stringify({ k: keep, d: encode(cut) }), "utf8")
+        return Buffer.from(JSON.stringify({ k: keep, ...(unchanged.length > 0 ? { u: unchanged } : {}), d: encode(cut) }), "utf8")
       } catch {
-        // A schema that rejects a cut array (say, a minimum length) gets a full record instead.
+        // A schema that rejects a cut value (a minimum length, a required field) gets a full record instead.
       }
     }
   }
@@ -214,11 +221,22 @@ export const decodePayload = <D>(
   if (!isPlainObject(json) || !("d" in json)) throw new Error('record payload is not {"d": …}')
   const decoded = decoderOf(schema)(json.d)
   const keep = json.k
-  if (keep === undefined) return decoded
+  const unchanged = json.u
+  if (keep === undefined && unchanged === undefined) return decoded
   if (!isPlainObject(keep) || !isPlainObject(decoded) || !isPlainObject(previous)) {
     throw new Error("a prefix record has no previous value to extend")
   }
   const out: Plain = { ...decoded }
+  // Left out as unchanged (only optional fields can be: the encoder falls back to a full record otherwise).
+  if (unchanged !== undefined) {
+    if (!Array.isArray(unchanged)) throw new Error("a record's unchanged fields are not a list")
+    for (const field of unchanged) {
+      if (typeof field !== "string" || !isPlainObject(previous[field]) || field in decoded) {
+        throw new Error(`unchanged field ${JSON.stringify(field)} does not fit the previous value`)
+      }
+      out[field] = previous[field]
+    }
+  }
   for (const [field, n] of Object.entries(keep)) {
     const prior = previous[field]
     const tail = decoded[field]

@@ -15,7 +15,7 @@
 import * as net from "node:net"
 import { Schema } from "effect"
 import type { NodeId } from "../../spec/kernel/protocol.ts"
-import { encodeFrame, FrameDecoder, FrameError, FrameKind, parseJsonPayload, type Frame } from "./frame.ts"
+import { encodeFrame, FrameDecoder, FrameError, FrameKind, MAX_PEER_FRAME_BYTES, parseJsonPayload, type Frame } from "./frame.ts"
 import { silentLogger, type Logger } from "./host.ts"
 import { Control, Hello, type PeerInfo, type Transport, type TransportHandlers } from "./transport.ts"
 
@@ -126,7 +126,8 @@ export class TcpTransport<M> implements Transport<M> {
     }
     let frame: Buffer
     try {
-      frame = encodeFrame(kind, payload)
+      // Only connections that said Hello are in `conns`: their peer accepts `MAX_PEER_FRAME_BYTES`.
+      frame = encodeFrame(kind, payload, MAX_PEER_FRAME_BYTES)
     } catch (e) {
       this.log.error(`not sending an oversized frame to ${to}: ${(e as Error).message}`)
       this.stats.dropped++
@@ -234,6 +235,7 @@ export class TcpTransport<M> implements Transport<M> {
     // connection closed nobody would redial: the pair stayed cut off for good (found by raft-fuzz.test.ts).
     if (expected === undefined && this.options.self < from) throw new Error(`Hello from ${hello.from} on an inbound connection, but ${this.options.self} is the one that dials ${hello.from}`)
     c.peer = from
+    c.decoder.maxBytes = MAX_PEER_FRAME_BYTES
     if (!c.outbound) c.socket.write(this.helloFrame)
     const old = this.conns.get(from)
     if (old !== undefined && old !== c) old.socket.destroy()

@@ -11,6 +11,7 @@ import {
   FrameKind,
   HEADER_BYTES,
   MAX_FRAME_BYTES,
+  MAX_PEER_FRAME_BYTES,
   parseJsonPayload,
 } from "../../src/runtime/frame.ts"
 
@@ -67,6 +68,18 @@ describe("frame codec", () => {
       expect((e as FrameError).code).toBe("oversized")
     }
     expect(() => encodeFrame(FrameKind.Message, Buffer.alloc(MAX_FRAME_BYTES + 1))).toThrow(/exceeds the limit/)
+  })
+
+  it("a connection whose peer said Hello accepts frames up to MAX_PEER_FRAME_BYTES (a snapshot in one message)", () => {
+    const big = encodeFrame(FrameKind.Message, Buffer.alloc(MAX_FRAME_BYTES + 1, 0x20), MAX_PEER_FRAME_BYTES)
+    expect(() => new FrameDecoder().push(big)).toThrow(/exceeds the limit/)
+    const decoder = new FrameDecoder()
+    decoder.maxBytes = MAX_PEER_FRAME_BYTES
+    expect(decoder.push(big)).toHaveLength(1)
+    const header = Buffer.alloc(HEADER_BYTES)
+    header.writeUInt32BE(MAX_PEER_FRAME_BYTES + 1, 0)
+    header.writeUInt8(FrameKind.Message, 4)
+    expect(() => decoder.push(header)).toThrow(/exceeds the limit/)
   })
 
   it("refuses an unknown frame kind", () => {

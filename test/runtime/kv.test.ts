@@ -111,6 +111,43 @@ describe("etcd v2 key space", () => {
     )
   })
 
+  it("a snapshot restored into a fresh store gives the same key space and the same results from then on", () => {
+    const keyArb = fc.constantFrom("/a", "/b", "/d/x", "/d/e/y", "/d")
+    const cmdArb: fc.Arbitrary<Command> = fc.oneof(
+      fc.record({ _tag: fc.constant("set" as const), key: keyArb, value: fc.string({ maxLength: 3 }) }),
+      fc.record({ _tag: fc.constant("set" as const), key: keyArb, dir: fc.constant(true) }),
+      fc.record({ _tag: fc.constant("delete" as const), key: keyArb, recursive: fc.boolean() }),
+      fc.record({ _tag: fc.constant("post" as const), key: keyArb, value: fc.string({ maxLength: 3 }) }),
+    )
+    fc.assert(
+      fc.property(fc.array(cmdArb, { maxLength: 30 }), fc.array(cmdArb, { maxLength: 10 }), (before, after) => {
+        const a = new KvStore()
+        for (const c of before) run(a, c)
+        const b = new KvStore()
+        b.restore(a.snapshot(), a.index)
+        expect(b.index).toBe(a.index)
+        expect(b.get("/", { recursive: true, sorted: true })).toEqual(a.get("/", { recursive: true, sorted: true }))
+        for (const c of after) expect(run(b, c)).toEqual(run(a, c))
+        expect(b.snapshot()).toBe(a.snapshot())
+      }),
+    )
+  })
+
+  it("restoring ends pending watches with WatcherCleared and refuses data that is not a snapshot", () => {
+    const a = new KvStore()
+    run(a, { _tag: "set", key: "/a", value: "1" })
+    const b = new KvStore()
+    const cleared: number[] = []
+    b.watch("/a", {}, () => cleared.push(-1), (e) => cleared.push(e.errorCode))
+    b.restore(a.snapshot(), a.index)
+    expect(cleared).toEqual([400])
+    // Older history is gone: a watch from before the snapshot is told so (401).
+    expect(b.watch("/a", { waitIndex: 1 }, () => {}).error?.errorCode).toBe(401)
+    expect(() => b.restore('["v1"]', 3)).toThrow(/not a key-space snapshot/)
+    expect(() => b.restore(a.snapshot(), a.index + 1)).toThrow(/not a key-space snapshot/)
+    expect(b.get("/a")).toMatchObject({ ok: true, event: { node: { value: "1" } } })
+  })
+
   it("a command's entry value decodes to the same command", () => {
     const cmdArb: fc.Arbitrary<Command> = fc.oneof(
       fc.record(

@@ -21,6 +21,7 @@ export interface SimOptions {
   readonly timings?: RaftTimings
   /** The variant the nodes run (default: the runtime's). */
   readonly variant?: string
+  readonly snapshotEvery?: number
 }
 
 export class SimCluster {
@@ -61,6 +62,7 @@ export class SimCluster {
       events,
       ...(this.options.timings === undefined ? {} : { timings: this.options.timings }),
       ...(this.options.variant === undefined ? {} : { variant: this.options.variant }),
+      ...(this.options.snapshotEvery === undefined ? {} : { snapshotEvery: this.options.snapshotEvery }),
     })
     this.nodes.set(id, node)
     this.stores.set(id, store)

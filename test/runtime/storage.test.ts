@@ -99,6 +99,22 @@ describe("record payloads", () => {
     )
   })
 
+  it("a snapshot is written once: records that keep the same snapshot object leave it out", () => {
+    const snapshot = { index: 40, term: 2, data: "x".repeat(10_000) }
+    const first: Durable = { currentTerm: 2, votedFor: null, log: [{ term: 2, value: "a" }], snapshot }
+    const second: Durable = { ...first, log: [...first.log, { term: 2, value: "b" }] }
+    const full = encodePayload(Durable, first, undefined)
+    const next = encodePayload(Durable, second, first)
+    expect(full.length).toBeGreaterThan(10_000)
+    expect(next.length).toBeLessThan(200)
+    expect(decodePayload(Durable, next, decodePayload(Durable, full, undefined))).toEqual(second)
+    // A new snapshot (another object) is written in full; a record naming a field the previous value lacks is refused.
+    const compacted: Durable = { ...second, log: [], snapshot: { index: 42, term: 2, data: "y" } }
+    expect(decodePayload(Durable, encodePayload(Durable, compacted, second), second)).toEqual(compacted)
+    const forged = Buffer.from(JSON.stringify({ k: {}, u: ["snapshot"], d: { currentTerm: 2, votedFor: null, log: [] } }))
+    expect(() => decodePayload(Durable, forged, { currentTerm: 2, votedFor: null, log: [] })).toThrow(/unchanged field "snapshot"/)
+  })
+
   it("an appended entry costs only its own bytes", () => {
     const log = Array.from({ length: 1000 }, (_, i) => ({ term: 1, value: `value-${i}` }))
     const before: Durable = { currentTerm: 1, votedFor: null, log }

@@ -5,7 +5,7 @@
 import { Schema } from "effect"
 import { raft } from "../../../spec/raft/index.ts"
 import type { RaftConfig, RaftFlags } from "../../../spec/raft/schema.ts"
-import { MAX_FRAME_BYTES } from "../frame.ts"
+import { MAX_FRAME_BYTES, MAX_PEER_FRAME_BYTES } from "../frame.ts"
 
 /** Entries per AppendEntries on a real network. */
 export const MAX_ENTRIES_PER_MESSAGE = 64
@@ -31,10 +31,24 @@ export const runtimeConfig = (model: string = raft.defaultModel): RaftConfig => 
 
 /**
  * The variant real nodes run unless told otherwise: Figure 2 plus the leader's parallel disk write of thesis
- * §10.2.1, as etcd does it — the leader's fsync no longer sits between a write and its AppendEntries. Checked
- * like every variant (`quorum check raft --variant parallel-append`).
+ * §10.2.1, as etcd does it — the leader's fsync no longer sits between a write and its AppendEntries — and
+ * log compaction (§7), so a long-running node's log stays bounded. Checked like every variant (`quorum check
+ * raft --variant parallel-append-compaction`).
  */
-export const RUNTIME_VARIANT = "parallel-append"
+export const RUNTIME_VARIANT = "parallel-append-compaction"
+
+/**
+ * Applied entries between two snapshots (variants with compaction). Each snapshot serializes the key space and
+ * writes it once (to the log file, and to a follower that needs it); between snapshots the log — kept in
+ * memory, and copied by the steps that change it — holds at most this many entries past the snapshot.
+ */
+export const DEFAULT_SNAPSHOT_EVERY = 10_000
+
+/** How long a leader holding a snapshot waits for every peer to hold its entries before it compacts anyway. */
+export const SNAPSHOT_CATCH_UP_MS = 5_000
+
+/** A larger key-space snapshot would not fit one peer frame (`MAX_PEER_FRAME_BYTES`); the log is kept instead. */
+export const MAX_SNAPSHOT_BYTES = MAX_PEER_FRAME_BYTES - 64 * 1024
 
 /** Variants a real node may run: those that break no property (a flawed one only runs under `quorum replay`). */
 export const deployableVariants = (): ReadonlyArray<string> =>

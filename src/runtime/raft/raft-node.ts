@@ -7,6 +7,10 @@
  *   once the step that committed them is durable.
  * - **Parallel append** (variant `parallel-append`, the default): queuing the spec's `flushLog` step right after
  *   a leader's entries leave, so its own write overlaps the followers'.
+ * - **Snapshots** (variant `compaction`, the default; §7): every `snapshotEvery` applied entries the key space
+ *   is serialized and the spec's `compact` step replaces the log up to that index by it — on a leader once
+ *   every peer holds those entries (or a few seconds have passed), so a healthy follower never needs the
+ *   snapshot sent. A snapshot installed from the leader, or recovered from disk, replaces the key space.
  * - **Knowing the leader**: the sender of an AppendEntries of the current term (or itself).
  * - **Timer policy** (legal because a model timer may fire at any moment while armed): a follower's election
  *   timer is postponed whenever it accepts an AppendEntries of its term or grants a vote (Figure 2's "without
@@ -21,7 +25,18 @@
  */
 import type { NodeId } from "../../../spec/kernel/protocol.ts"
 import { raft } from "../../../spec/raft/index.ts"
-import { HEARTBEAT, ELECTION, FLUSH_LOG, type RaftState } from "../../../spec/raft/rules.ts"
+import {
+  COMPACT,
+  compactArg,
+  ELECTION,
+  entryAt,
+  FLUSH_LOG,
+  HEARTBEAT,
+  lastLogIndex,
+  snapshotIndex,
+  termAt,
+  type RaftState,
+} from "../../../spec/raft/rules.ts"
 import type { ClientReply, ClientRequest, Durable, Message, RaftConfig, RaftFlags } from "../../../spec/raft/schema.ts"
 import type { Clock, TimerHandle } from "../clock.ts"
 import type { EventSink } from "../events.ts"
@@ -29,7 +44,16 @@ import { NodeHost, silentLogger, type Logger, type StepInfo } from "../host.ts"
 import { makeRng } from "../prng.ts"
 import type { DurableStore } from "../storage.ts"
 import type { Control, Transport } from "../transport.ts"
-import { defaultTimings, RUNTIME_VARIANT, runtimeConfig, runtimeFlags, type RaftTimings } from "./config.ts"
+import {
+  DEFAULT_SNAPSHOT_EVERY,
+  defaultTimings,
+  MAX_SNAPSHOT_BYTES,
+  RUNTIME_VARIANT,
+  runtimeConfig,
+  runtimeFlags,
+  SNAPSHOT_CATCH_UP_MS,
+  type RaftTimings,
+} from "./config.ts"
 import { encodeCommand, KvStore, type Command, type Result } from "./kv.ts"
 
 export class NotLeaderError extends Error {
@@ -66,6 +90,8 @@ export interface RaftNodeOptions {
   readonly variant?: string
   readonly proposalTimeoutMs?: number
   readonly readTimeoutMs?: number
+  /** Variants with compaction: applied entries between snapshots (default `DEFAULT_SNAPSHOT_EVERY`). */
+  readonly snapshotEvery?: number
   readonly onFatal?: (error: unknown) => void
 }
 
@@ -157,6 +183,13 @@ export class RaftNode {
    * only once they are, since a crash before would undo the step (`applyDurableCommits`).
    */
   private readonly undurableCommits: Array<{ readonly need: number; readonly commitIndex: number }> = []
+  private readonly snapshotEvery: number
+  /** A snapshot of the key space taken at `index`, waiting for the peers before the leader compacts to it. */
+  private pendingSnapshot: { readonly index: number; readonly data: string; readonly at: number } | undefined
+  /** Whether a `compact` step is queued. */
+  private compactQueued = false
+  /** The applied index at which the key space was last found too large to snapshot (so it is not retried at once). */
+  private snapshotRefusedAt = -1
 
   constructor(readonly options: RaftNodeOptions) {
     this.timings = options.timings ?? defaultTimings
@@ -164,6 +197,7 @@ export class RaftNode {
     this.log = options.logger ?? silentLogger
     this.proposalTimeoutMs = options.proposalTimeoutMs ?? 10_000
     this.readTimeoutMs = options.readTimeoutMs ?? 5_000
+    this.snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY
     const rng = makeRng(options.seed)
     const { electionMs, heartbeatMs } = this.timings
     this.host = new NodeHost({
@@ -202,8 +236,10 @@ export class RaftNode {
     return this.host.state.role === "Leader"
   }
 
-  start(): Promise<void> {
-    return this.host.start()
+  async start(): Promise<void> {
+    await this.host.start()
+    // A snapshot recovered from disk is the key space up to its index: the log holds only what follows it.
+    this.restoreSnapshot(this.state)
   }
 
   async stop(): Promise<void> {
@@ -317,7 +353,7 @@ export class RaftNode {
     await this.waitUntil(() => {
       const s = this.state
       if (s.role !== "Leader") return new NotLeaderError(this.leader === this.id ? null : this.leader)
-      return s.commitIndex > 0 && s.log[s.commitIndex - 1]!.term === s.currentTerm
+      return s.commitIndex > 0 && termAt(s, s.commitIndex) === s.currentTerm
     }, deadline)
     const { commitIndex: readIndex, currentTerm: term } = this.state
     await new Promise<void>((resolve, reject) => {
@@ -343,6 +379,8 @@ export class RaftNode {
       votedFor: s.votedFor,
       commitIndex: s.commitIndex,
       lastApplied: this.kv.index,
+      lastLogIndex: lastLogIndex(s),
+      snapshotIndex: snapshotIndex(s),
       logLength: s.log.length,
       seed: this.options.seed,
       stats: this.host.stats,
@@ -353,6 +391,7 @@ export class RaftNode {
 
   private afterStep(info: StepInfo<RaftState, Message, Durable, ClientRequest, ClientReply>): void {
     const { event, before, after } = info
+    if (after.snapshot !== before.snapshot) this.restoreSnapshot(after)
     // Who leads this term, and the election timer policy.
     if (after.currentTerm !== before.currentTerm) this.leader = null
     if (event._tag === "Deliver") {
@@ -381,7 +420,7 @@ export class RaftNode {
     if (after.role === "Leader") {
       this.leader = this.id
       if (before.role !== "Leader" || before.currentTerm !== after.currentTerm) {
-        this.log.info(`became leader of term ${after.currentTerm} (log ${after.log.length}, commit ${after.commitIndex})`)
+        this.log.info(`became leader of term ${after.currentTerm} (log ${lastLogIndex(after)}, commit ${after.commitIndex})`)
         this.outstanding.clear()
         void this.propose({ _tag: "noop" }).catch(() => {})
       }
@@ -395,7 +434,7 @@ export class RaftNode {
     // Parallel append: the leader's new entries go to disk in a step of their own, queued right behind this one
     // — after the heartbeat `maybeKick` may have queued, so their AppendEntries leave before the write starts.
     if (event._tag === "Internal" && event.action.name === FLUSH_LOG) this.flushQueued = false
-    if (after.flushed !== undefined && after.flushed < after.log.length && !this.flushQueued) {
+    if (after.flushed !== undefined && after.flushed < lastLogIndex(after) && !this.flushQueued) {
       this.flushQueued = true
       this.host.deliver({ _tag: "Internal", action: { name: FLUSH_LOG } })
     }
@@ -407,7 +446,60 @@ export class RaftNode {
       if (need <= this.host.durablePersists) this.applyUpTo(after.commitIndex)
       else this.undurableCommits.push({ need, commitIndex: after.commitIndex })
     }
+    if (event._tag === "Internal" && event.action.name === COMPACT) this.compactQueued = false
+    this.maybeCompact()
     this.checkWaiters()
+  }
+
+  /**
+   * Variants with compaction: every `snapshotEvery` applied entries, snapshot the key space and queue the
+   * spec's `compact` step to that index. A leader waits until every peer holds those entries (so none needs
+   * the snapshot sent) or `SNAPSHOT_CATCH_UP_MS` passed (a peer that is down or far behind gets the snapshot).
+   */
+  private maybeCompact(): void {
+    if (!this.host.ctx.variant.compaction || this.compactQueued || this.host.isStopped) return
+    const s = this.state
+    const base = snapshotIndex(s)
+    if (this.pendingSnapshot !== undefined && this.pendingSnapshot.index <= base) this.pendingSnapshot = undefined
+    // Due: N entries past the snapshot — or past the one still waiting for the peers, which a newer one
+    // replaces (keeping its waiting time), so a leader with a peer down still compacts up to date.
+    const from = this.pendingSnapshot?.index ?? base
+    if (this.kv.index - from >= this.snapshotEvery && this.kv.index - this.snapshotRefusedAt >= this.snapshotEvery) {
+      const data = this.kv.snapshot()
+      // As an InstallSnapshot it travels as a JSON string (quotes escaped): that is what must fit a frame.
+      const wireBytes = Buffer.byteLength(JSON.stringify(data))
+      if (wireBytes > MAX_SNAPSHOT_BYTES) {
+        // Too large for one InstallSnapshot frame: keep the log (as without compaction) and try again later.
+        this.snapshotRefusedAt = this.kv.index
+        this.log.warn(`not compacting at ${this.kv.index}: the key space snapshot takes ${wireBytes} bytes on the wire, over ${MAX_SNAPSHOT_BYTES}`)
+      } else {
+        this.pendingSnapshot = { index: this.kv.index, data, at: this.pendingSnapshot?.at ?? this.clock.now() }
+      }
+    }
+    const p = this.pendingSnapshot
+    if (p === undefined) return
+    if (s.role === "Leader" && this.clock.now() - p.at < SNAPSHOT_CATCH_UP_MS && this.host.ctx.peers.some((peer) => (s.matchIndex[peer] ?? 0) < p.index)) return
+    this.pendingSnapshot = undefined
+    this.compactQueued = true
+    this.host.deliver({ _tag: "Internal", action: { name: COMPACT, arg: compactArg(p.index, p.data) } })
+  }
+
+  /**
+   * The key space becomes the snapshot's when the snapshot is ahead of it (installed from the leader, or
+   * recovered from disk). Data that is not a key-space snapshot stops the node: it cannot serve from it.
+   */
+  private restoreSnapshot(s: RaftState): void {
+    const snap = s.snapshot
+    if (snap === undefined || snap.index <= this.kv.index) return
+    try {
+      this.kv.restore(snap.data, snap.index)
+    } catch (error) {
+      this.log.error(`snapshot at index ${snap.index} is unusable: ${(error as Error).message}; stopping this node`)
+      this.crash()
+      this.options.onFatal?.(error)
+      return
+    }
+    this.log.info(`key space restored from the snapshot at index ${snap.index} (term ${snap.term})`)
   }
 
   /** Applies the commits of steps that are now durable (`undurableCommits`). */
@@ -419,15 +511,18 @@ export class RaftNode {
     }
     if (upTo === this.kv.index) return
     this.applyUpTo(upTo)
+    this.maybeCompact()
     this.checkWaiters()
   }
 
   /** Applies committed entries in order up to `commitIndex`, answering the proposals that landed there. */
   private applyUpTo(commitIndex: number): void {
-    const log = this.state.log
+    const s = this.state
     while (this.kv.index < commitIndex) {
       const index = this.kv.index + 1
-      const entry = log[index - 1]!
+      // Snapshots cover applied entries only, or are restored into the key space first (restoreSnapshot).
+      const entry = entryAt(s, index)
+      if (entry === undefined) throw new Error(`raft-node: entry ${index} to apply is not in the log (snapshot at ${snapshotIndex(s)})`)
       const p = this.proposals.get(index)
       const result = this.kv.apply(index, entry.value, p !== undefined && p.value === entry.value ? p.command : undefined)
       if (p !== undefined) {
@@ -472,13 +567,14 @@ export class RaftNode {
   private unsentToIdlePeer(s: RaftState): number | undefined {
     const now = this.clock.now()
     const stale = 2 * this.timings.heartbeatMs
+    const last = lastLogIndex(s)
     let waiting: number | undefined
     for (const p of this.host.ctx.peers) {
       const next = s.nextIndex[p] ?? 0
-      if (next > s.log.length) continue
+      if (next > last) continue
       const o = this.outstanding.get(p)
       if (o !== undefined && o.count > 0 && now - o.lastSent <= stale) continue
-      waiting = Math.min(waiting ?? Number.POSITIVE_INFINITY, s.log.length + 1 - next)
+      waiting = Math.min(waiting ?? Number.POSITIVE_INFINITY, last + 1 - next)
     }
     return waiting
   }

@@ -31,6 +31,8 @@ export interface RaftServerConfig {
   readonly seed: number
   /** The variant whose rules the node runs (default `RUNTIME_VARIANT`). */
   readonly variant?: string
+  /** Variants with compaction: applied entries between snapshots. */
+  readonly snapshotEvery?: number
   readonly timings?: RaftTimings
   readonly events?: boolean
   readonly compactBytes?: number
@@ -112,7 +114,7 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
   log.info(
     r === undefined
       ? `no durable state in ${nodeDir}: starting empty`
-      : `recovered from ${store.report.file}: term ${r.currentTerm}, voted for ${r.votedFor ?? "nobody"}, ${r.log.length} log entries (${store.report.records} records)`,
+      : `recovered from ${store.report.file}: term ${r.currentTerm}, voted for ${r.votedFor ?? "nobody"}, ${r.snapshot === undefined ? "" : `a snapshot to index ${r.snapshot.index}, `}${r.log.length} log entries (${store.report.records} records)`,
   )
   const clientUrl = `http://${config.clientHost}:${config.clientPort}`
   const cluster = clusterName(config.peers)
@@ -137,6 +139,7 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
     clock,
     seed: config.seed,
     variant,
+    ...(config.snapshotEvery === undefined ? {} : { snapshotEvery: config.snapshotEvery }),
     timings: config.timings ?? defaultTimings,
     events,
     logger: log,

@@ -1,0 +1,74 @@
+/**
+ * Log compaction on running nodes (Raft §7, variant parallel-append-compaction, the nodes' default): nodes
+ * replace applied entries by a snapshot of the key space, a follower that missed them is sent the leader's
+ * snapshot, a restart recovers from snapshot and log, and every step of such a run is a step of the spec.
+ */
+import { describe, expect, it } from "vitest"
+import { nodeId, type NodeId } from "../../spec/kernel/protocol.ts"
+import { raft } from "../../spec/raft/index.ts"
+import { lastLogIndex, snapshotIndex } from "../../spec/raft/rules.ts"
+import type { Durable } from "../../spec/raft/schema.ts"
+import { loggedVariant, validateEvents } from "../../src/runtime/conformance.ts"
+import { runtimeConfig, SNAPSHOT_CATCH_UP_MS } from "../../src/runtime/raft/config.ts"
+import type { RaftNode } from "../../src/runtime/raft/raft-node.ts"
+import { SimCluster } from "./sim-cluster.ts"
+
+const valueAt = (n: RaftNode, key: string): string | undefined => {
+  const r = n.kv.get(key)
+  return r.ok ? r.event.node.value : undefined
+}
+
+describe("snapshots on running nodes", () => {
+  it("compact every N entries, catch a lagging follower up with InstallSnapshot, recover from disk, and conform to the spec", async () => {
+    const c = new SimCluster({ seed: 11, snapshotEvery: 5 })
+    const logs = new Map<string, string[]>(c.ids.map((id) => [id, []]))
+    const collect = (id: NodeId) => logs.get(id)!.push(...c.events.get(id)!.lines)
+    await c.startAll()
+    await c.until(() => c.leaders().length === 1, "a leader")
+    const leader = c.leaders()[0]!
+    const [lagging, other] = c.ids.filter((id) => id !== leader.id) as [NodeId, NodeId]
+    const laggingDisk = c.crash(lagging)
+    collect(lagging)
+
+    for (let i = 0; i < 20; i++) expect(await c.drive(leader.propose({ _tag: "set", key: `/k${i}`, value: String(i) }))).toMatchObject({ ok: true })
+    // The leader holds back its compaction while a peer lacks the entries, then compacts anyway.
+    await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
+    expect(snapshotIndex(leader.state)).toBeGreaterThanOrEqual(15)
+    expect(leader.state.log.length).toBeLessThan(10)
+    expect(snapshotIndex(c.node(other).state)).toBeGreaterThanOrEqual(15)
+
+    // The restarted follower needs entries the leader no longer has: it gets the snapshot, then the rest.
+    const back = await c.restart(lagging, laggingDisk)
+    await c.until(() => back.kv.index >= leader.kv.index, "the lagging follower catching up")
+    expect(c.events.get(lagging)!.lines.some((l) => l.includes('"_tag":"InstallSnapshot"'))).toBe(true)
+    for (let i = 0; i < 20; i++) expect(valueAt(back, `/k${i}`)).toBe(String(i))
+    expect(snapshotIndex(back.state)).toBeGreaterThan(0)
+
+    // Every node restarts from its own snapshot and log, with the whole key space.
+    const disks = new Map<NodeId, Durable | undefined>()
+    for (const id of c.ids) {
+      disks.set(id, c.crash(id))
+      collect(id)
+    }
+    for (const id of c.ids) expect(disks.get(id)?.snapshot).toBeDefined()
+    for (const id of c.ids) await c.restart(id, disks.get(id))
+    await c.until(() => c.leaders().length === 1, "a leader after the restarts")
+    const next = c.leaders()[0]!
+    expect(await c.drive(next.propose({ _tag: "set", key: "/after", value: "restart" }))).toMatchObject({ ok: true })
+    await c.until(() => c.ids.every((id) => c.node(id).kv.index === next.kv.index), "every node applying the last write")
+    for (const id of c.ids) {
+      const n = c.node(id)
+      for (let i = 0; i < 20; i++) expect(valueAt(n, `/k${i}`)).toBe(String(i))
+      expect(valueAt(n, "/after")).toBe("restart")
+      expect(lastLogIndex(n.state)).toBe(lastLogIndex(next.state))
+    }
+
+    for (const id of c.ids) collect(id)
+    const variant = loggedVariant(raft, logs)
+    expect(variant).toBe("parallel-append-compaction")
+    const report = validateEvents({ protocol: raft, config: runtimeConfig(), variant: raft.variants[variant]!.flags, events: logs })
+    expect(report.problems).toEqual([])
+    expect([...logs.values()].flat().some((l) => l.includes('"action":{"name":"compact"'))).toBe(true)
+    expect(nodeId(lagging)).toBe(lagging)
+  })
+})
