@@ -61,6 +61,11 @@ export interface HostOptions<S, M, D, C, R, Cfg, V> {
   readonly onControl?: (from: NodeId, ctl: Control) => void
   /** A message left (its step's persists are durable). */
   readonly onSend?: (to: NodeId, msg: M) => void
+  /**
+   * Whether to drop a message instead of sending it — a loss, which the protocol must tolerate and the model
+   * explores. Raft nodes use it not to resend a whole snapshot to a peer that is still installing it.
+   */
+  readonly dropSend?: (to: NodeId, msg: M) => boolean
   /** A reply produced by a step that did not handle a client request. */
   readonly onReply?: (reply: R) => void
   /** A durable write failed: the node must stop (it cannot keep its promises). */
@@ -138,7 +143,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   private stopped = false
 
   /** Counters, for status pages and the benchmark. */
-  readonly stats = { steps: 0, appends: 0, persists: 0, sent: 0, delivered: 0, bytesPersisted: 0, appendMsTotal: 0, appendMsMax: 0 }
+  readonly stats = { steps: 0, appends: 0, persists: 0, sent: 0, dropped: 0, delivered: 0, bytesPersisted: 0, appendMsTotal: 0, appendMsMax: 0 }
 
   constructor(readonly options: HostOptions<S, M, D, C, R, Cfg, V>) {
     this.ctx = makeContext(options.self, options.nodes, options.config, options.variant)
@@ -398,6 +403,10 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
 
   private run(h: Held<M, R>): void {
     if (h.kind === "send") {
+      if (this.options.dropSend?.(h.to, h.msg) === true) {
+        this.stats.dropped++
+        return
+      }
       this.stats.sent++
       this.options.transport.send(h.to, h.json)
       this.options.onSend?.(h.to, h.msg)

@@ -9,7 +9,7 @@ import { raft } from "../../spec/raft/index.ts"
 import { lastLogIndex, snapshotIndex } from "../../spec/raft/rules.ts"
 import type { Durable } from "../../spec/raft/schema.ts"
 import { loggedVariant, validateEvents } from "../../src/runtime/conformance.ts"
-import { runtimeConfig, SNAPSHOT_CATCH_UP_MS } from "../../src/runtime/raft/config.ts"
+import { runtimeConfig, SNAPSHOT_CATCH_UP_MS, SNAPSHOT_RESEND_MS } from "../../src/runtime/raft/config.ts"
 import type { RaftNode } from "../../src/runtime/raft/raft-node.ts"
 import { SimCluster } from "./sim-cluster.ts"
 
@@ -37,10 +37,27 @@ describe("snapshots on running nodes", () => {
     expect(leader.state.log.length).toBeLessThan(10)
     expect(snapshotIndex(c.node(other).state)).toBeGreaterThanOrEqual(15)
 
-    // The restarted follower needs entries the leader no longer has: it gets the snapshot, then the rest.
+    // The restarted follower needs entries the leader no longer has: it gets the snapshot, then the rest. Its
+    // disk is held for 600 ms meanwhile, so it answers late; the leader does not resend the snapshot on every
+    // heartbeat while it waits (it would 12 times).
     const back = await c.restart(lagging, laggingDisk)
+    c.gates.set(lagging, [])
+    await c.clock.advance(600)
+    const held = c.gates.get(lagging)!
+    c.gates.delete(lagging)
+    for (const release of held) release()
     await c.until(() => back.kv.index >= leader.kv.index, "the lagging follower catching up")
     expect(c.events.get(lagging)!.lines.some((l) => l.includes('"_tag":"InstallSnapshot"'))).toBe(true)
+    // (The held disk can also delay the follower's answers long enough for an election; a new term's leader may
+    // send the snapshot again, but never the same one within SNAPSHOT_RESEND_MS.)
+    const sent = c.events
+      .get(leader.id)!
+      .parsed()
+      .filter((e) => e.ev === "send" && (e.msg as { _tag: string })._tag === "InstallSnapshot")
+      .map((e) => ({ t: e.t as number, index: (e.msg as { lastIncludedIndex: number }).lastIncludedIndex }))
+    expect(sent.length).toBeGreaterThan(0)
+    for (let k = 1; k < sent.length; k++) if (sent[k]!.index === sent[k - 1]!.index) expect(sent[k]!.t - sent[k - 1]!.t).toBeGreaterThanOrEqual(SNAPSHOT_RESEND_MS)
+    expect(leader.host.stats.dropped).toBeGreaterThan(0)
     for (let i = 0; i < 20; i++) expect(valueAt(back, `/k${i}`)).toBe(String(i))
     expect(snapshotIndex(back.state)).toBeGreaterThan(0)
 

@@ -47,6 +47,9 @@ export const DEFAULT_SNAPSHOT_EVERY = 10_000
 /** How long a leader holding a snapshot waits for every peer to hold its entries before it compacts anyway. */
 export const SNAPSHOT_CATCH_UP_MS = 5_000
 
+/** How long a leader waits for a peer to answer an InstallSnapshot before it sends the snapshot again. */
+export const SNAPSHOT_RESEND_MS = 1_000
+
 /** A larger key-space snapshot would not fit one peer frame (`MAX_PEER_FRAME_BYTES`); the log is kept instead. */
 export const MAX_SNAPSHOT_BYTES = MAX_PEER_FRAME_BYTES - 64 * 1024
 

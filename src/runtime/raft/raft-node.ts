@@ -52,6 +52,7 @@ import {
   runtimeConfig,
   runtimeFlags,
   SNAPSHOT_CATCH_UP_MS,
+  SNAPSHOT_RESEND_MS,
   type RaftTimings,
 } from "./config.ts"
 import { encodeCommand, KvStore, type Command, type Result } from "./kv.ts"
@@ -190,6 +191,8 @@ export class RaftNode {
   private compactQueued = false
   /** The applied index at which the key space was last found too large to snapshot (so it is not retried at once). */
   private snapshotRefusedAt = -1
+  /** Leader: the snapshot last sent to each peer and when, so a heartbeat does not send it again while it installs. */
+  private readonly snapshotSent = new Map<NodeId, { readonly index: number; readonly at: number }>()
 
   constructor(readonly options: RaftNodeOptions) {
     this.timings = options.timings ?? defaultTimings
@@ -216,6 +219,7 @@ export class RaftNode {
       logger: this.log,
       onStep: (info) => this.afterStep(info),
       onControl: (from, ctl) => this.onControl(from, ctl),
+      dropSend: (to, msg) => this.resendsSnapshot(to, msg),
       onDurable: () => {
         this.applyDurableCommits()
         this.submitBatch()
@@ -482,6 +486,20 @@ export class RaftNode {
     this.pendingSnapshot = undefined
     this.compactQueued = true
     this.host.deliver({ _tag: "Internal", action: { name: COMPACT, arg: compactArg(p.index, p.data) } })
+  }
+
+  /**
+   * Every heartbeat asks to send a peer that needs a compacted entry the whole snapshot again; a peer still
+   * receiving or installing the last one (an answer takes a parse and an O_DSYNC write of the key space) gets
+   * it again only after `SNAPSHOT_RESEND_MS` — the others are dropped, as a network may drop them.
+   */
+  private resendsSnapshot(to: NodeId, msg: Message): boolean {
+    if (msg._tag !== "InstallSnapshot") return false
+    const now = this.clock.now()
+    const last = this.snapshotSent.get(to)
+    if (last !== undefined && last.index === msg.lastIncludedIndex && now - last.at < SNAPSHOT_RESEND_MS) return true
+    this.snapshotSent.set(to, { index: msg.lastIncludedIndex, at: now })
+    return false
   }
 
   /**
