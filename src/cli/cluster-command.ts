@@ -15,7 +15,7 @@ import { nodeIds } from "../../spec/kernel/protocol.ts"
 import { freshSeed, nodeSeed } from "../runtime/prng.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { runtimeFlags } from "../runtime/raft/config.ts"
-import { coalesceMsFlag, raftVariantFlag, snapshotEveryFlag } from "./node-command.ts"
+import { coalesceMsFlag, eventsRotateMbFlag, raftVariantFlag, snapshotEveryFlag } from "./node-command.ts"
 import { canColor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
 
@@ -34,6 +34,8 @@ export interface ClusterCommandOptions {
   readonly variant?: string | undefined
   /** Raft: passed to every node as --snapshot-every when given. */
   readonly snapshotEvery?: number | undefined
+  /** Passed to every node as --events-rotate-mb when given. */
+  readonly eventsRotateMb?: number | undefined
   /** ZAB: the TIMEOUT timer. */
   readonly timeoutMs?: number | undefined
   readonly events: boolean
@@ -137,6 +139,7 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
       ...(!zab && o.coalesceMs !== undefined ? ["--coalesce-ms", String(o.coalesceMs)] : []),
       ...(!zab && o.variant !== undefined ? ["--variant", o.variant] : []),
       ...(!zab && o.snapshotEvery !== undefined ? ["--snapshot-every", String(o.snapshotEvery)] : []),
+      ...(o.eventsRotateMb !== undefined ? ["--events-rotate-mb", String(o.eventsRotateMb)] : []),
       ...(o.events ? [] : ["--no-events"]),
     ]
     // QUORUM_NODE_FLAGS: extra Node.js flags for every node process (say, --cpu-prof for profiling).
@@ -223,6 +226,7 @@ export const clusterCli = Command.make(
     coalesceMs: coalesceMsFlag,
     variant: raftVariantFlag,
     snapshotEvery: snapshotEveryFlag,
+    eventsRotateMb: eventsRotateMbFlag,
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: the TIMEOUT after which a silent leader (or a leader without a quorum) is given up (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Nodes do not write events.ndjson"), Flag.withDefault(false)),
   },
@@ -240,6 +244,7 @@ export const clusterCli = Command.make(
         coalesceMs: Option.getOrUndefined(input.coalesceMs),
         variant: Option.getOrUndefined(input.variant),
         snapshotEvery: Option.getOrUndefined(input.snapshotEvery),
+        eventsRotateMb: Option.getOrUndefined(input.eventsRotateMb),
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),

@@ -6,6 +6,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { runtimeConfig } from "../runtime/raft/config.ts"
 import { loggedVariant, validateEvents } from "../runtime/conformance.ts"
+import { rotatedEventsFile } from "../runtime/events.ts"
 import { runtimeConfig as zabRuntimeConfig } from "../runtime/zab/config.ts"
 import { protocols } from "../../spec/registry.ts"
 import { ExitCode } from "./exit-codes.ts"
@@ -23,7 +24,7 @@ const loggedProtocol = (events: ReadonlyMap<string, ReadonlyArray<string>>): str
   const named = new Set<string>()
   for (const lines of events.values()) {
     for (const line of lines) {
-      if (!line.includes('"ev":"restart"')) continue
+      if (!line.includes('"ev":"restart"') && !line.includes('"ev":"checkpoint"')) continue
       const m = /"protocol":"([^"]*)"/.exec(line)
       named.add(m === null ? "raft" : m[1]!)
     }
@@ -38,7 +39,9 @@ export const validateEventsCommand = (dir: string, requested: string | undefined
   for (const entry of fs.readdirSync(dir).sort()) {
     const file = path.join(dir, entry, "events.ndjson")
     if (!fs.existsSync(file)) continue
-    events.set(entry, fs.readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0))
+    // A rotated log's earlier file first (it too starts with a restart or a checkpoint).
+    const files = [rotatedEventsFile(file), file].filter((f) => fs.existsSync(f))
+    events.set(entry, files.flatMap((f) => fs.readFileSync(f, "utf8").split("\n").filter((l) => l.length > 0)))
   }
   if (events.size === 0) throw new UsageError(`${dir} holds no <node>/events.ndjson files`)
   const logged = loggedProtocol(events)
@@ -62,7 +65,8 @@ export const validateEventsCommand = (dir: string, requested: string | undefined
   const c = colorsFor(process.stdout)
   const lines: string[] = []
   for (const [id, n] of Object.entries(report.nodes)) {
-    lines.push(`  ${id}: ${n.steps} steps (${n.restarts} starts), ${n.sends} sends, ${n.events} events`)
+    const rotations = n.checkpoints === 0 ? "" : `, ${n.checkpoints} log rotation${n.checkpoints === 1 ? "" : "s"}`
+    lines.push(`  ${id}: ${n.steps} steps (${n.restarts} starts${rotations}), ${n.sends} sends, ${n.events} events`)
   }
   if (report.ok) {
     process.stdout.write(`${c.green("✓")} every logged step of ${dir} is a legal transition of ${protocolName} (variant ${variantName})\n${lines.join("\n")}\n`)

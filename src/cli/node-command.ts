@@ -13,6 +13,7 @@ import { ConfigError, parseClientUrls, parsePeers, startRaftServer } from "../ru
 import { CorruptLogError } from "../runtime/storage.ts"
 import { defaultTimings as zabTimings } from "../runtime/zab/config.ts"
 import { startZabServer } from "../runtime/zab/server.ts"
+import { EVENTS_ROTATE_BYTES } from "../runtime/events.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { colorsFor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
@@ -37,6 +38,8 @@ export interface NodeCommandOptions {
   /** ZAB: the TIMEOUT timer (default 2000 ms). */
   readonly timeoutMs?: number | undefined
   readonly events: boolean
+  /** Rotate each event log past this many MiB. */
+  readonly eventsRotateMb?: number | undefined
 }
 
 const stamp = (): string => new Date().toISOString().slice(11, 23)
@@ -76,6 +79,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       seed,
       timings: { ...zabTimings, heartbeatMs: o.heartbeatMs, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) },
       events: o.events,
+      ...(o.eventsRotateMb === undefined ? {} : { eventsRotateBytes: o.eventsRotateMb * 2 ** 20 }),
       logger: log,
     }) : await startRaftServer({
       id: nodeId(o.id),
@@ -89,6 +93,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       ...(o.snapshotEvery === undefined ? {} : { snapshotEvery: o.snapshotEvery }),
       timings: { electionMs: o.electionMs, heartbeatMs: o.heartbeatMs, coalesceMs },
       events: o.events,
+      ...(o.eventsRotateMb === undefined ? {} : { eventsRotateBytes: o.eventsRotateMb * 2 ** 20 }),
       logger: log,
     })
   } catch (e) {
@@ -147,6 +152,14 @@ export const coalesceMsFlag = Flag.Int("coalesce-ms").pipe(
   Flag.optional,
 )
 
+/** `--events-rotate-mb`, shared with `quorum cluster`, which passes it on to its nodes. */
+export const eventsRotateMbFlag = positive("events-rotate-mb").pipe(
+  Flag.withDescription(
+    `Start a new event log (the old one kept as events.1.ndjson, the one before deleted) once it holds this many MiB (default ${EVENTS_ROTATE_BYTES / 2 ** 20})`,
+  ),
+  Flag.optional,
+)
+
 /** `--snapshot-every`, shared with `quorum cluster`, which passes it on to its nodes. */
 export const snapshotEveryFlag = positive("snapshot-every").pipe(
   Flag.withDescription(`Raft: applied entries between two snapshots of the key space, which replace the log up to them (default ${DEFAULT_SNAPSHOT_EVERY})`),
@@ -187,6 +200,7 @@ export const nodeCli = Command.make(
     snapshotEvery: snapshotEveryFlag,
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: a follower not hearing from its leader (or a leader from a quorum) this long goes LOOKING (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Do not write <dir>/<id>/events.ndjson"), Flag.withDefault(false)),
+    eventsRotateMb: eventsRotateMbFlag,
   },
   (input) =>
     exitWith(() =>
@@ -206,6 +220,7 @@ export const nodeCli = Command.make(
         snapshotEvery: Option.getOrUndefined(input.snapshotEvery),
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
+        eventsRotateMb: Option.getOrUndefined(input.eventsRotateMb),
       }),
     ),
 ).pipe(

@@ -13,6 +13,7 @@
 import type { NodeId } from "../../spec/kernel/protocol.ts"
 import { protocols } from "../../spec/registry.ts"
 import { Replica, type ReplicaOp } from "./replica.ts"
+import { forwardEvents } from "../runtime/events.ts"
 
 interface Init {
   readonly kind: "init"
@@ -48,7 +49,7 @@ process.on("message", (raw) => {
           nodes: m.nodes,
           dir: m.dir,
           onSend: (to, json) => post({ kind: "send", to, json }),
-          events: { line: (line) => post({ kind: "event", line }), close: async () => {} },
+          events: forwardEvents((line) => post({ kind: "event", line })),
         })
         post({ kind: "done", seq: 0, snapshot: await replica.start() })
         return

@@ -30,7 +30,7 @@ import type { Action, AnyProtocol, InFlight, NodeId, NodeView, WorldView } from 
 import { ItfReadError } from "../../traces/itf.ts"
 import { formatMessage, formatValue } from "../../traces/pretty.ts"
 import type { QuorumTrace } from "../../traces/trace.ts"
-import type { EventSink } from "../runtime/events.ts"
+import { forwardEvents, type EventSink } from "../runtime/events.ts"
 import { messageDecoder } from "../runtime/transport.ts"
 import { Replica, type ReplicaOp, type Snapshot } from "./replica.ts"
 
@@ -179,7 +179,7 @@ const inProcess = (o: HandleOptions): NodeHandle => {
     dir: o.dir,
     onSend: o.onSend,
     // The host closes its sink on stop; the replay closes the shared one once, at the end.
-    ...(o.events === undefined ? {} : { events: { line: (l: string) => o.events!.line(l), close: async () => {} } }),
+    ...(o.events === undefined ? {} : { events: forwardEvents((l) => o.events!.line(l)) }),
   })
   return { start: () => replica.start(), apply: (op) => replica.apply(op), kill: () => replica.crash() }
 }

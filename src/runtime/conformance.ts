@@ -4,7 +4,8 @@
  * spec's own `recover`/`handle` and checks that the state reached has the logged digest, that the step
  * persisted exactly when the log says it did, and that every message the node logged as sent was one its
  * steps asked to send. Across nodes, a delivered message with no matching send is reported as a warning
- * only: a kill -9 can lose the sender's last buffered event lines.
+ * only: a kill -9 can lose the sender's last buffered event lines, and a rotated log drops its oldest file. A
+ * rotated file starts with a checkpoint (the state and the held sends), from which it is checked on its own.
  */
 import { Schema } from "effect"
 import { canonical } from "../../checker/canonical.ts"
@@ -15,6 +16,8 @@ export interface NodeConformance {
   readonly events: number
   readonly steps: number
   readonly restarts: number
+  /** Rotations of the event log the validated lines cross or start from. */
+  readonly checkpoints: number
   readonly sends: number
 }
 
@@ -60,7 +63,7 @@ export const loggedVariant = (protocol: AnyProtocol, events: ReadonlyMap<string,
   const named = new Set<string>()
   for (const lines of events.values()) {
     for (const line of lines) {
-      if (!line.includes('"ev":"restart"')) continue
+      if (!line.includes('"ev":"restart"') && !line.includes('"ev":"checkpoint"')) continue
       named.add(/"variant":"([^"]*)"/.exec(line)?.[1] ?? protocol.defaultVariant)
     }
   }
@@ -90,6 +93,7 @@ export const validateEvents = (input: ConformanceInput): ConformanceReport => {
     let up = false
     let steps = 0
     let restarts = 0
+    let checkpoints = 0
     let sends = 0
     /** Sends the spec asked for and the node has not logged yet (they leave after their persist). */
     let expectedSends = new Bag()
@@ -127,6 +131,23 @@ export const validateEvents = (input: ConformanceInput): ConformanceReport => {
             takeStep(k, { ...line, persist: line.persist === true }, protocol.recover(ctx, disk), "restart")
             break
           }
+          case "checkpoint": {
+            // A rotated log starts here: the node's state and the sends still held. After earlier lines it must
+            // also be the state they led to.
+            const digest = stateDigest(line.state)
+            if (line.digest !== digest) fail(k, `the checkpoint's state has digest ${digest}, the node logged ${String(line.digest)}`)
+            if (up && stateDigest(state) !== digest) fail(k, "the checkpoint's state is not the state the events before it led to")
+            up = true
+            state = line.state
+            expectedSends = new Bag()
+            if (!Array.isArray(line.held)) throw new Error("a checkpoint without its held sends")
+            for (const h of line.held as unknown[]) {
+              const [to, msg] = h as [unknown, unknown]
+              expectedSends.add(canonical([to, decodeMessage(msg)]))
+            }
+            checkpoints++
+            break
+          }
           case "deliver":
           case "timer":
           case "client":
@@ -159,10 +180,10 @@ export const validateEvents = (input: ConformanceInput): ConformanceReport => {
         fail(k, `does not decode: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`)
       }
     }
-    nodes[id] = { events: lines.length, steps, restarts, sends }
+    nodes[id] = { events: lines.length, steps, restarts, checkpoints, sends }
   }
   for (const d of delivered) {
-    if (!sent.take(d.key)) warnings.push(`${d.where}: delivered a message its sender never logged as sent (lost event lines?)`)
+    if (!sent.take(d.key)) warnings.push(`${d.where}: delivered a message its sender never logged as sent (its lines lost to a kill -9, or rotated away)`)
   }
   return { ok: problems.length === 0, nodes, problems, warnings }
 }

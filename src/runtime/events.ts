@@ -13,7 +13,13 @@
  * - `{"ev":"send","to","msg":<encoded message>}` — a message left (after everything it depends on was durable).
  * - `{"ev":"persist","seq","bytes","digest"}` — a group of persists became durable; `digest` is of the durable
  *   value written, `seq` the number of the last step it covers.
+ * - `{"ev":"checkpoint","protocol","variant","state","digest","held":[[to, <encoded message>], …]}` — the first
+ *   line of a new file after a rotation: the node's whole state, and the sends its steps asked for that have not
+ *   left yet (they wait for a persist), so the file can be checked on its own.
  * `digest` is `stateDigest` (digest.ts) of the state after the step.
+ *
+ * Rotation: once the file holds `EVENTS_ROTATE_BYTES`, the host renames it to `events.1.ndjson` (replacing the
+ * previous one) and starts a new file with a checkpoint, so a node keeps at most two files' worth of events.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -21,16 +27,39 @@ import * as path from "node:path"
 export interface EventSink {
   /** Appends one line; `json` must be one JSON object without a trailing newline. */
   line(json: string): void
+  /** Whether the log has reached its size limit: the host then calls `rotate` and writes a checkpoint. */
+  readonly full: boolean
+  /** Keeps what was written as the previous file and starts an empty one. */
+  rotate(): void
   close(): Promise<void>
 }
 
-export const noEvents: EventSink = { line: () => {}, close: async () => {} }
+export const noEvents: EventSink = { line: () => {}, full: false, rotate: () => {}, close: async () => {} }
 
-/** Collects lines in memory (tests). */
+/** Hands every line to `line` (a replay's nodes forward theirs); never rotates. */
+export const forwardEvents = (line: (json: string) => void): EventSink => ({ line, full: false, rotate: () => {}, close: async () => {} })
+
+/** A file of events is rotated past this size (so a node keeps at most about twice this much). */
+export const EVENTS_ROTATE_BYTES = 64 * 1024 * 1024
+
+/** The file a rotated `events.ndjson` becomes. */
+export const rotatedEventsFile = (file: string): string => file.replace(/\.ndjson$/, "") + ".1.ndjson"
+
+/** Collects lines in memory (tests); with `maxLines`, rotates like a file, keeping the earlier files' lines. */
 export class MemoryEvents implements EventSink {
-  readonly lines: string[] = []
+  lines: string[] = []
+  /** Lines of the files rotated away, oldest first. */
+  readonly rotated: string[][] = []
+  constructor(private readonly maxLines = Number.POSITIVE_INFINITY) {}
   line(json: string): void {
     this.lines.push(json)
+  }
+  get full(): boolean {
+    return this.lines.length >= this.maxLines
+  }
+  rotate(): void {
+    this.rotated.push(this.lines)
+    this.lines = []
   }
   async close(): Promise<void> {}
   parsed(): Array<Record<string, unknown>> {
@@ -48,16 +77,45 @@ export class FileEvents implements EventSink {
   private buffer: string[] = []
   private bytes = 0
   private scheduled = false
-  private readonly stream: fs.WriteStream
+  private stream: fs.WriteStream
+  /** Bytes in the current file (characters, close enough for a limit), its checkpoint line left out. */
+  private size: number
+  /** The next line is a rotation's checkpoint: the file's base, which can be as large as the node's state. */
+  private baseLine = false
 
-  constructor(file: string) {
+  constructor(
+    private readonly file: string,
+    private readonly maxBytes = EVENTS_ROTATE_BYTES,
+  ) {
     fs.mkdirSync(path.dirname(file), { recursive: true })
-    this.stream = fs.createWriteStream(file, { flags: "a" })
-    this.stream.on("error", (e) => process.stderr.write(`events log ${file}: ${e.message}\n`))
+    this.size = fs.existsSync(file) ? fs.statSync(file).size : 0
+    this.stream = this.open()
+  }
+
+  private open(): fs.WriteStream {
+    const stream = fs.createWriteStream(this.file, { flags: "a" })
+    stream.on("error", (e) => process.stderr.write(`events log ${this.file}: ${e.message}\n`))
+    return stream
+  }
+
+  get full(): boolean {
+    return this.size >= this.maxBytes
+  }
+
+  rotate(): void {
+    this.flush()
+    // The old stream keeps writing what it has queued into the renamed file: its descriptor follows the rename.
+    fs.renameSync(this.file, rotatedEventsFile(this.file))
+    this.stream.end()
+    this.stream = this.open()
+    this.size = 0
+    this.baseLine = true
   }
 
   line(json: string): void {
     this.buffer.push(json)
+    if (this.baseLine) this.baseLine = false
+    else this.size += json.length + 1
     this.bytes += json.length + 1
     if (this.bytes > 256 * 1024) this.flush()
     else if (!this.scheduled) {

@@ -274,6 +274,8 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   }
 
   private process(q: Queued<M, C, R>): void {
+    // Between steps, so every send of the steps so far is either logged or held (and named in the checkpoint).
+    if (this.recording && this.events.full) this.checkpoint()
     const before = this.state
     const step = this.options.protocol.handle(this.ctx, before, q.event)
     this.current = step.state
@@ -340,6 +342,16 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
         this.emit(`"ev":"internal","action":${JSON.stringify(e.action)}${digest}${persisted}`)
         break
     }
+  }
+
+  /** Rotates the event log and starts the new file with the node's state and its held sends (events.ts). */
+  private checkpoint(): void {
+    this.events.rotate()
+    const held = this.held.flatMap((h) => (h.kind === "send" ? [`[${JSON.stringify(h.to)},${h.json}]`] : []))
+    const { protocol } = this.options
+    this.emit(
+      `"ev":"checkpoint","protocol":${JSON.stringify(protocol.name)},"variant":${JSON.stringify(this.options.variantName)},"state":${JSON.stringify(this.state)},"digest":"${stateDigest(this.state)}","held":[${held.join(",")}]`,
+    )
   }
 
   private apply(step: Step<S, M, D, R>, replyTo: ((r: R | undefined) => void) | undefined): void {

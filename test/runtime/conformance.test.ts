@@ -31,6 +31,43 @@ const recordedRun = async (): Promise<Map<string, string[]>> => {
 const validate = (events: Map<string, string[]>, variant = loggedVariant(raft, events)) =>
   validateEvents({ protocol: raft, config: runtimeConfig(), variant: raft.variants[variant]!.flags, events })
 
+describe("validating a rotated event log", () => {
+  it("checkpoints let the whole history, or only the newest file, be checked against the spec", async () => {
+    const c = new SimCluster({ seed: 5, eventsMaxLines: 40 })
+    const whole = new Map<string, string[]>(c.ids.map((id) => [id, []]))
+    const newest = new Map<string, string[]>(c.ids.map((id) => [id, []]))
+    const collect = (id: string) => {
+      const sink = c.events.get(nodeId(id))!
+      whole.get(id)!.push(...sink.rotated.flat(), ...sink.lines)
+      // The node's current file: after its last rotation (a checkpoint first), or since its restart.
+      newest.set(id, [...sink.lines])
+    }
+    await c.startAll()
+    await c.until(() => c.leaders().length === 1, "a leader")
+    for (let i = 0; i < 12; i++) await c.drive(c.leaders()[0]!.propose({ _tag: "set", key: `/k${i}`, value: String(i) }))
+    const leader = c.leaders()[0]!.id
+    const durable = c.crash(leader)
+    collect(leader)
+    await c.until(() => c.leaders().length === 1, "a new leader")
+    for (let i = 0; i < 6; i++) await c.drive(c.leaders()[0]!.propose({ _tag: "set", key: `/after${i}`, value: String(i) }))
+    await c.restart(leader, durable)
+    await c.clock.advance(500)
+    for (const id of c.ids) if (id !== leader) collect(id)
+    collect(leader)
+    const report = validate(whole)
+    expect(report.problems).toEqual([])
+    expect(Object.values(report.nodes).every((n) => n.checkpoints > 0)).toBe(true)
+    const alone = validate(newest)
+    expect(alone.problems).toEqual([])
+    for (const lines of newest.values()) expect(lines[0]).toMatch(/"ev":"(checkpoint|restart)"/)
+    // A checkpoint that does not continue the events before it is caught.
+    const n2 = whole.get("n2")!
+    const at = n2.findIndex((l) => l.includes('"ev":"checkpoint"'))
+    n2[at] = n2[at]!.replace(/"currentTerm":(\d+)/, (_m, t: string) => `"currentTerm":${Number(t) + 1}`)
+    expect(validate(whole).problems.some((p) => p.startsWith(`n2 event ${at + 1}: the checkpoint's state has digest`))).toBe(true)
+  })
+})
+
 describe("validating a cluster run against the spec", () => {
   it("accepts every step of a run with writes, a crash and a restart", async () => {
     const report = validate(await recordedRun())

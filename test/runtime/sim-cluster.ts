@@ -22,6 +22,8 @@ export interface SimOptions {
   /** The variant the nodes run (default: the runtime's). */
   readonly variant?: string
   readonly snapshotEvery?: number
+  /** Rotate each node's event log every this many lines (as a file is past its size limit). */
+  readonly eventsMaxLines?: number
 }
 
 export class SimCluster {
@@ -51,7 +53,7 @@ export class SimCluster {
 
   async start(id: NodeId, recovered?: Durable): Promise<RaftNode> {
     const store = this.makeStore(id, recovered)
-    const events = new MemoryEvents()
+    const events = new MemoryEvents(this.options.eventsMaxLines)
     const node = new RaftNode({
       self: id,
       nodes: this.ids,

@@ -35,6 +35,8 @@ export interface RaftServerConfig {
   readonly snapshotEvery?: number
   readonly timings?: RaftTimings
   readonly events?: boolean
+  /** Rotate the event log past this many bytes (default `EVENTS_ROTATE_BYTES`). */
+  readonly eventsRotateBytes?: number
   readonly compactBytes?: number
   readonly logger: Logger
 }
@@ -128,7 +130,7 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
     decode: messageDecoder(Message),
     logger: log,
   })
-  const events = config.events === false ? noEvents : new FileEvents(path.join(nodeDir, "events.ndjson"))
+  const events = config.events === false ? noEvents : new FileEvents(path.join(nodeDir, "events.ndjson"), config.eventsRotateBytes)
   const clock = realClock()
   let stopping: Promise<void> | undefined
   const node: RaftNode = new RaftNode({

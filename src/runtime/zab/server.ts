@@ -27,6 +27,8 @@ export interface ZabServerConfig {
   readonly seed: number
   readonly timings?: ZabTimings
   readonly events?: boolean
+  /** Rotate the event log past this many bytes (default `EVENTS_ROTATE_BYTES`). */
+  readonly eventsRotateBytes?: number
   readonly logger: Logger
 }
 
@@ -74,7 +76,7 @@ export const startZabServer = async (config: ZabServerConfig): Promise<RunningZa
     clientUrl,
     logger: log,
   })
-  const events = config.events === false ? noEvents : new FileEvents(path.join(nodeDir, "events.ndjson"))
+  const events = config.events === false ? noEvents : new FileEvents(path.join(nodeDir, "events.ndjson"), config.eventsRotateBytes)
   let stopping: Promise<void> | undefined
   const node: ZabPeer = new ZabPeer({
     self: config.id,
