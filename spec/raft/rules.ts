@@ -257,19 +257,29 @@ export const sendHeartbeat = (ctx: Ctx, s: RaftState): RaftStep => {
 }
 
 /**
+ * What AppendEntries and InstallSnapshot receivers do first: "Reply false if term < currentTerm" (the refusal,
+ * as a step); otherwise adopt the term, and "If AppendEntries RPC received from new leader: convert to
+ * follower" (a candidate of the same term).
+ */
+const fromLeader = (ctx: Ctx, s0: RaftState, from: NodeId, term: number): { readonly refused: RaftStep } | { readonly state: RaftState } => {
+  const s = observeTerm(s0, term)
+  if (term < s.currentTerm) {
+    const refuse: AppendEntriesResponse = { _tag: "AppendEntriesResponse", term: s.currentTerm, success: false, matchIndex: 0 }
+    return { refused: step(ctx, s0, s, [send(from, refuse)]) }
+  }
+  return { state: s.role === "Candidate" ? { ...s, role: "Follower", votesGranted: [] } : s }
+}
+
+/**
  * AppendEntries receiver: "Reply false if term < currentTerm. Reply false if log doesn't contain an entry at
  * prevLogIndex whose term matches prevLogTerm. If an existing entry conflicts with a new one (same index but
  * different terms), delete the existing entry and all that follow it. Append any new entries not already in
  * the log. If leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of last new entry)."
  */
 export const handleAppendEntries = (ctx: Ctx, s0: RaftState, from: NodeId, m: AppendEntries): RaftStep => {
-  let s = observeTerm(s0, m.term)
-  if (m.term < s.currentTerm) {
-    const refuse: AppendEntriesResponse = { _tag: "AppendEntriesResponse", term: s.currentTerm, success: false, matchIndex: 0 }
-    return step(ctx, s0, s, [send(from, refuse)])
-  }
-  // "If AppendEntries RPC received from new leader: convert to follower" (a candidate of the same term).
-  if (s.role === "Candidate") s = { ...s, role: "Follower", votesGranted: [] }
+  const leader = fromLeader(ctx, s0, from, m.term)
+  if ("refused" in leader) return leader.refused
+  const s = leader.state
   // Entries up to the snapshot's index are committed, so they match every leader's (Leader Completeness): an
   // AppendEntries reaching back into the snapshot is checked at the snapshot's index instead.
   const base = snapshotIndex(s)
@@ -411,12 +421,9 @@ export const compact = (ctx: Ctx, s: RaftState, index: number, data: string): Ra
  * commit index is at or past it — changes nothing: those entries are committed here and match the leader's.
  */
 export const handleInstallSnapshot = (ctx: Ctx, s0: RaftState, from: NodeId, m: InstallSnapshot): RaftStep => {
-  let s = observeTerm(s0, m.term)
-  if (m.term < s.currentTerm) {
-    const refuse: AppendEntriesResponse = { _tag: "AppendEntriesResponse", term: s.currentTerm, success: false, matchIndex: 0 }
-    return step(ctx, s0, s, [send(from, refuse)])
-  }
-  if (s.role === "Candidate") s = { ...s, role: "Follower", votesGranted: [] }
+  const leader = fromLeader(ctx, s0, from, m.term)
+  if ("refused" in leader) return leader.refused
+  const s = leader.state
   const ok: AppendEntriesResponse = { _tag: "AppendEntriesResponse", term: s.currentTerm, success: true, matchIndex: m.lastIncludedIndex }
   if (m.lastIncludedIndex <= s.commitIndex && !ctx.variant.snapshotDiscardsLog) return step(ctx, s0, s, [setTimer(ELECTION), send(from, ok)])
   const keep = !ctx.variant.snapshotDiscardsLog && termAt(s, m.lastIncludedIndex) === m.lastIncludedTerm
