@@ -136,13 +136,14 @@ describe("quorum cluster raft (real processes on loopback)", () => {
     }
   })
 
-  it("crash test: kill -9 of the leader and of a follower during a write load loses no acknowledged write", async () => {
+  it("crash test: kill -9 of the leader and of a follower during a write load (snapshots every 25 entries) loses no acknowledged write", async () => {
     const base = await freeBase()
     const crashDir = path.join(dir, "crash")
     const urls = [1, 2, 3].map((i) => `http://127.0.0.1:${base + 1000 + i}`)
     const cluster = spawn(
       process.execPath,
-      [bin, "cluster", "raft", "--nodes", "3", "--dir", crashDir, "--base-port", String(base), "--seed", "2", "--restart"],
+      // Snapshots every 25 entries: the restarted nodes recover from a snapshot, and may need the leader's.
+      [bin, "cluster", "raft", "--nodes", "3", "--dir", crashDir, "--base-port", String(base), "--seed", "2", "--restart", "--snapshot-every", "25"],
       { stdio: ["ignore", "pipe", "pipe"] },
     )
     let output = ""
@@ -191,6 +192,7 @@ describe("quorum cluster raft (real processes on loopback)", () => {
         expect((r.json.node as { value: string }).value).toBe(value)
       }
       expect(output).toMatch(/exited \(SIGKILL\)/)
+      expect(output).toMatch(/key space restored from the snapshot at index \d+/)
       process.stdout.write(`crash test: ${acked.size} acknowledged writes (${attempts} attempts) all readable after 2 kills\n`)
       cluster.kill("SIGTERM")
       expect(await exited).toBe(0)
