@@ -9,23 +9,35 @@ import { loggedVariant, validateEvents } from "../../src/runtime/conformance.ts"
 import { runtimeConfig, RUNTIME_VARIANT } from "../../src/runtime/raft/config.ts"
 import { SimCluster } from "./sim-cluster.ts"
 
-/** Runs a cluster with writes, a leader crash and its restart; returns every node's whole event log. */
-const recordedRun = async (): Promise<Map<string, string[]>> => {
-  const c = new SimCluster({ seed: 5 })
-  const logs = new Map<string, string[]>(c.ids.map((id) => [id, []]))
-  const collect = (id: string) => logs.get(id)!.push(...c.events.get(nodeId(id))!.lines)
+/**
+ * Runs a cluster with writes, a leader crash, more writes and its restart. Returns every node's whole event log
+ * (every file, when `eventsMaxLines` makes the logs rotate) and each node's newest file.
+ */
+const recordedRun = async (
+  options: { readonly eventsMaxLines?: number; readonly before?: number; readonly after?: number } = {},
+): Promise<{ readonly whole: Map<string, string[]>; readonly newest: Map<string, string[]> }> => {
+  const c = new SimCluster({ seed: 5, ...(options.eventsMaxLines === undefined ? {} : { eventsMaxLines: options.eventsMaxLines }) })
+  const whole = new Map<string, string[]>(c.ids.map((id) => [id, []]))
+  const newest = new Map<string, string[]>()
+  const collect = (id: string) => {
+    const sink = c.events.get(nodeId(id))!
+    whole.get(id)!.push(...sink.rotated.flat(), ...sink.lines)
+    // The node's current file: after its last rotation (a checkpoint first), or since its restart.
+    newest.set(id, [...sink.lines])
+  }
   await c.startAll()
   await c.until(() => c.leaders().length === 1, "a leader")
-  for (let i = 0; i < 5; i++) await c.drive(c.leaders()[0]!.propose({ _tag: "set", key: `/k${i}`, value: String(i) }))
+  for (let i = 0; i < (options.before ?? 5); i++) await c.drive(c.leaders()[0]!.propose({ _tag: "set", key: `/k${i}`, value: String(i) }))
   const leader = c.leaders()[0]!.id
   const durable = c.crash(leader)
   collect(leader)
   await c.until(() => c.leaders().length === 1, "a new leader")
-  await c.drive(c.leaders()[0]!.propose({ _tag: "set", key: "/after", value: "crash" }))
+  for (let i = 0; i < (options.after ?? 1); i++) await c.drive(c.leaders()[0]!.propose({ _tag: "set", key: `/after${i}`, value: "crash" }))
   await c.restart(leader, durable)
   await c.clock.advance(500)
-  for (const id of c.ids) collect(id)
-  return logs
+  for (const id of c.ids) if (id !== leader) collect(id)
+  collect(leader)
+  return { whole, newest }
 }
 
 const validate = (events: Map<string, string[]>, variant = loggedVariant(raft, events)) =>
@@ -33,27 +45,7 @@ const validate = (events: Map<string, string[]>, variant = loggedVariant(raft, e
 
 describe("validating a rotated event log", () => {
   it("checkpoints let the whole history, or only the newest file, be checked against the spec", async () => {
-    const c = new SimCluster({ seed: 5, eventsMaxLines: 40 })
-    const whole = new Map<string, string[]>(c.ids.map((id) => [id, []]))
-    const newest = new Map<string, string[]>(c.ids.map((id) => [id, []]))
-    const collect = (id: string) => {
-      const sink = c.events.get(nodeId(id))!
-      whole.get(id)!.push(...sink.rotated.flat(), ...sink.lines)
-      // The node's current file: after its last rotation (a checkpoint first), or since its restart.
-      newest.set(id, [...sink.lines])
-    }
-    await c.startAll()
-    await c.until(() => c.leaders().length === 1, "a leader")
-    for (let i = 0; i < 12; i++) await c.drive(c.leaders()[0]!.propose({ _tag: "set", key: `/k${i}`, value: String(i) }))
-    const leader = c.leaders()[0]!.id
-    const durable = c.crash(leader)
-    collect(leader)
-    await c.until(() => c.leaders().length === 1, "a new leader")
-    for (let i = 0; i < 6; i++) await c.drive(c.leaders()[0]!.propose({ _tag: "set", key: `/after${i}`, value: String(i) }))
-    await c.restart(leader, durable)
-    await c.clock.advance(500)
-    for (const id of c.ids) if (id !== leader) collect(id)
-    collect(leader)
+    const { whole, newest } = await recordedRun({ eventsMaxLines: 40, before: 12, after: 6 })
     const report = validate(whole)
     expect(report.problems).toEqual([])
     expect(Object.values(report.nodes).every((n) => n.checkpoints > 0)).toBe(true)
@@ -70,7 +62,7 @@ describe("validating a rotated event log", () => {
 
 describe("validating a cluster run against the spec", () => {
   it("accepts every step of a run with writes, a crash and a restart", async () => {
-    const report = validate(await recordedRun())
+    const report = validate((await recordedRun()).whole)
     expect(report.problems).toEqual([])
     expect(report.ok).toBe(true)
     const total = Object.values(report.nodes)
@@ -79,7 +71,7 @@ describe("validating a cluster run against the spec", () => {
   })
 
   it("replays the variant the nodes logged; the leader's flush steps are not steps of the faithful rules", async () => {
-    const logs = await recordedRun()
+    const logs = (await recordedRun()).whole
     expect(loggedVariant(raft, logs)).toBe(RUNTIME_VARIANT)
     expect([...logs.values()].flat().some((l) => l.includes('"action":{"name":"flushLog"}'))).toBe(true)
     const report = validate(logs, "faithful")
@@ -88,7 +80,7 @@ describe("validating a cluster run against the spec", () => {
   })
 
   it("names the node and event of a state the spec does not produce", async () => {
-    const logs = await recordedRun()
+    const logs = (await recordedRun()).whole
     const n2 = logs.get("n2")!
     const at = n2.findIndex((l) => l.includes('"ev":"deliver"'))
     n2[at] = n2[at]!.replace(/"digest":"[0-9a-f]+"/, '"digest":"0000000000000000"')
@@ -98,7 +90,7 @@ describe("validating a cluster run against the spec", () => {
   })
 
   it("catches a message the spec never asked to send", async () => {
-    const logs = await recordedRun()
+    const logs = (await recordedRun()).whole
     const n1 = logs.get("n1")!
     n1.push('{"t":0,"node":"n1","ev":"send","to":"n2","msg":{"_tag":"RequestVote","term":99,"lastLogIndex":0,"lastLogTerm":0}}')
     const report = validate(logs)
