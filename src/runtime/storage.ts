@@ -184,6 +184,7 @@ export const encodePayload = <D>(schema: Schema.Codec<D, unknown>, value: D, pre
   const encode = encoderOf(schema as Schema.Codec<unknown, unknown>)
   if (previous !== undefined && isPlainObject(value) && isPlainObject(previous)) {
     const keep: Record<string, number> = {}
+    let kept = false
     const unchanged: string[] = []
     const cut: Plain = { ...value }
     for (const [field, v] of Object.entries(value)) {
@@ -198,9 +199,10 @@ export const encodePayload = <D>(schema: Schema.Codec<D, unknown>, value: D, pre
       if (k > 0) {
         keep[field] = k
         cut[field] = v.slice(k)
+        kept = true
       }
     }
-    if (unchanged.length > 0 || Object.keys(keep).length > 0) {
+    if (kept || unchanged.length > 0) {
       try {
         return Buffer.from(JSON.stringify({ k: keep, ...(unchanged.length > 0 ? { u: unchanged } : {}), d: encode(cut) }), "utf8")
       } catch {
