@@ -6,7 +6,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { runtimeConfig } from "../runtime/raft/config.ts"
 import { loggedVariant, validateEvents } from "../runtime/conformance.ts"
-import { rotatedEventsFile } from "../runtime/events.ts"
+import { isStartLine, rotatedEventsFile } from "../runtime/events.ts"
 import { runtimeConfig as zabRuntimeConfig } from "../runtime/zab/config.ts"
 import { protocols } from "../../spec/registry.ts"
 import { ExitCode } from "./exit-codes.ts"
@@ -24,7 +24,7 @@ const loggedProtocol = (events: ReadonlyMap<string, ReadonlyArray<string>>): str
   const named = new Set<string>()
   for (const lines of events.values()) {
     for (const line of lines) {
-      if (!line.includes('"ev":"restart"') && !line.includes('"ev":"checkpoint"')) continue
+      if (!isStartLine(line)) continue
       const m = /"protocol":"([^"]*)"/.exec(line)
       named.add(m === null ? "raft" : m[1]!)
     }

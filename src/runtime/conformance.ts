@@ -11,6 +11,7 @@ import { Schema } from "effect"
 import { canonical } from "../../checker/canonical.ts"
 import { makeContext, nodeId, type AnyProtocol, type Event, type NodeId, type Step } from "../../spec/kernel/protocol.ts"
 import { stateDigest } from "./digest.ts"
+import { isStartLine } from "./events.ts"
 
 export interface NodeConformance {
   readonly events: number
@@ -63,7 +64,7 @@ export const loggedVariant = (protocol: AnyProtocol, events: ReadonlyMap<string,
   const named = new Set<string>()
   for (const lines of events.values()) {
     for (const line of lines) {
-      if (!line.includes('"ev":"restart"') && !line.includes('"ev":"checkpoint"')) continue
+      if (!isStartLine(line)) continue
       named.add(/"variant":"([^"]*)"/.exec(line)?.[1] ?? protocol.defaultVariant)
     }
   }

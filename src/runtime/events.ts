@@ -42,6 +42,9 @@ export const forwardEvents = (line: (json: string) => void): EventSink => ({ lin
 /** A file of events is rotated past this size (so a node keeps at most about twice this much). */
 export const EVENTS_ROTATE_BYTES = 64 * 1024 * 1024
 
+/** Whether a line starts a node's run of steps (a restart, or a rotated file's checkpoint): it names the protocol and variant. */
+export const isStartLine = (line: string): boolean => line.includes('"ev":"restart"') || line.includes('"ev":"checkpoint"')
+
 /** The file a rotated `events.ndjson` becomes. */
 export const rotatedEventsFile = (file: string): string => file.replace(/\.ndjson$/, "") + ".1.ndjson"
 

@@ -7,7 +7,7 @@
  *   once the step that committed them is durable.
  * - **Parallel append** (variant `parallel-append`, the default): queuing the spec's `flushLog` step right after
  *   a leader's entries leave, so its own write overlaps the followers'.
- * - **Snapshots** (variant `compaction`, the default; §7): every `snapshotEvery` applied entries the key space
+ * - **Snapshots** (variants with compaction — `parallel-append-compaction` is the default; §7): every `snapshotEvery` applied entries the key space
  *   is serialized and the spec's `compact` step replaces the log up to that index by it — on a leader once
  *   every peer holds those entries (or a few seconds have passed), so a healthy follower never needs the
  *   snapshot sent. A snapshot installed from the leader, or recovered from disk, replaces the key space.
