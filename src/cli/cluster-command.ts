@@ -15,7 +15,7 @@ import { nodeIds } from "../../spec/kernel/protocol.ts"
 import { freshSeed, nodeSeed } from "../runtime/prng.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { runtimeFlags } from "../runtime/raft/config.ts"
-import { coalesceMsFlag, eventsRotateMbFlag, raftVariantFlag, snapshotEveryFlag } from "./node-command.ts"
+import { coalesceMsFlag, eventsDigestMsFlag, eventsRotateMbFlag, raftVariantFlag, snapshotEveryFlag } from "./node-command.ts"
 import { canColor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
 
@@ -36,6 +36,8 @@ export interface ClusterCommandOptions {
   readonly snapshotEvery?: number | undefined
   /** Passed to every node as --events-rotate-mb when given. */
   readonly eventsRotateMb?: number | undefined
+  /** Passed to every node as --events-digest-ms when given. */
+  readonly eventsDigestMs?: number | undefined
   /** ZAB: the TIMEOUT timer. */
   readonly timeoutMs?: number | undefined
   readonly events: boolean
@@ -140,6 +142,7 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
       ...(!zab && o.variant !== undefined ? ["--variant", o.variant] : []),
       ...(!zab && o.snapshotEvery !== undefined ? ["--snapshot-every", String(o.snapshotEvery)] : []),
       ...(o.eventsRotateMb !== undefined ? ["--events-rotate-mb", String(o.eventsRotateMb)] : []),
+      ...(o.eventsDigestMs !== undefined ? ["--events-digest-ms", String(o.eventsDigestMs)] : []),
       ...(o.events ? [] : ["--no-events"]),
     ]
     // QUORUM_NODE_FLAGS: extra Node.js flags for every node process (say, --cpu-prof for profiling).
@@ -227,6 +230,7 @@ export const clusterCli = Command.make(
     variant: raftVariantFlag,
     snapshotEvery: snapshotEveryFlag,
     eventsRotateMb: eventsRotateMbFlag,
+    eventsDigestMs: eventsDigestMsFlag,
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: the TIMEOUT after which a silent leader (or a leader without a quorum) is given up (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Nodes do not write events.ndjson"), Flag.withDefault(false)),
   },
@@ -245,6 +249,7 @@ export const clusterCli = Command.make(
         variant: Option.getOrUndefined(input.variant),
         snapshotEvery: Option.getOrUndefined(input.snapshotEvery),
         eventsRotateMb: Option.getOrUndefined(input.eventsRotateMb),
+        eventsDigestMs: Option.getOrUndefined(input.eventsDigestMs),
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),

@@ -13,7 +13,7 @@ import { ConfigError, parseClientUrls, parsePeers, startRaftServer } from "../ru
 import { CorruptLogError } from "../runtime/storage.ts"
 import { defaultTimings as zabTimings } from "../runtime/zab/config.ts"
 import { startZabServer } from "../runtime/zab/server.ts"
-import { EVENTS_ROTATE_BYTES } from "../runtime/events.ts"
+import { DEFAULT_DIGEST_EVERY_MS, EVENTS_ROTATE_BYTES } from "../runtime/events.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { colorsFor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
@@ -40,6 +40,8 @@ export interface NodeCommandOptions {
   readonly events: boolean
   /** Rotate each event log past this many MiB. */
   readonly eventsRotateMb?: number | undefined
+  /** Milliseconds between state digests in the event log (0: every step). */
+  readonly eventsDigestMs?: number | undefined
 }
 
 const stamp = (): string => new Date().toISOString().slice(11, 23)
@@ -80,6 +82,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       timings: { ...zabTimings, heartbeatMs: o.heartbeatMs, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) },
       events: o.events,
       ...(o.eventsRotateMb === undefined ? {} : { eventsRotateBytes: o.eventsRotateMb * 2 ** 20 }),
+      ...(o.eventsDigestMs === undefined ? {} : { eventsDigestMs: o.eventsDigestMs }),
       logger: log,
     }) : await startRaftServer({
       id: nodeId(o.id),
@@ -94,6 +97,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       timings: { electionMs: o.electionMs, heartbeatMs: o.heartbeatMs, coalesceMs },
       events: o.events,
       ...(o.eventsRotateMb === undefined ? {} : { eventsRotateBytes: o.eventsRotateMb * 2 ** 20 }),
+      ...(o.eventsDigestMs === undefined ? {} : { eventsDigestMs: o.eventsDigestMs }),
       logger: log,
     })
   } catch (e) {
@@ -160,6 +164,18 @@ export const eventsRotateMbFlag = positive("events-rotate-mb").pipe(
   Flag.optional,
 )
 
+/** `--events-digest-ms`, shared with `quorum cluster`, which passes it on to its nodes. */
+export const eventsDigestMsFlag = Flag.Int("events-digest-ms").pipe(
+  Flag.filter(
+    (n) => n >= 0,
+    () => "a whole number ≥ 0",
+  ),
+  Flag.withDescription(
+    `Log a digest of the node's state on a step at most every this many ms (default ${DEFAULT_DIGEST_EVERY_MS}); 0 logs one on every step, for the finest conformance checking at some CPU`,
+  ),
+  Flag.optional,
+)
+
 /** `--snapshot-every`, shared with `quorum cluster`, which passes it on to its nodes. */
 export const snapshotEveryFlag = positive("snapshot-every").pipe(
   Flag.withDescription(`Raft: applied entries between two snapshots of the key space, which replace the log up to them (default ${DEFAULT_SNAPSHOT_EVERY})`),
@@ -201,6 +217,7 @@ export const nodeCli = Command.make(
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: a follower not hearing from its leader (or a leader from a quorum) this long goes LOOKING (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Do not write <dir>/<id>/events.ndjson"), Flag.withDefault(false)),
     eventsRotateMb: eventsRotateMbFlag,
+    eventsDigestMs: eventsDigestMsFlag,
   },
   (input) =>
     exitWith(() =>
@@ -221,6 +238,7 @@ export const nodeCli = Command.make(
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
         eventsRotateMb: Option.getOrUndefined(input.eventsRotateMb),
+        eventsDigestMs: Option.getOrUndefined(input.eventsDigestMs),
       }),
     ),
 ).pipe(

@@ -1,7 +1,8 @@
 /**
  * Conformance of a cluster run to the spec: every step a running node logged (events.ndjson) must be a
  * legal transition of the protocol. For each node the validator replays the logged events through the
- * spec's own `recover`/`handle` and checks that the state reached has the logged digest, that the step
+ * spec's own `recover`/`handle` and checks that the state reached has the logged digest (where the line has one:
+ * running nodes sample them, events.ts), that the step
  * persisted exactly when the log says it did, and that every message the node logged as sent was one its
  * steps asked to send. Across nodes, a delivered message with no matching send is reported as a warning
  * only: a kill -9 can lose the sender's last buffered event lines, and a rotated log drops its oldest file. A
@@ -16,6 +17,8 @@ import { isStartLine } from "./events.ts"
 export interface NodeConformance {
   readonly events: number
   readonly steps: number
+  /** Steps (restarts included) whose logged state digest was compared with the spec's. */
+  readonly digests: number
   readonly restarts: number
   /** Rotations of the event log the validated lines cross or start from. */
   readonly checkpoints: number
@@ -93,6 +96,7 @@ export const validateEvents = (input: ConformanceInput): ConformanceReport => {
     let state: unknown
     let up = false
     let steps = 0
+    let digests = 0
     let restarts = 0
     let checkpoints = 0
     let sends = 0
@@ -102,8 +106,11 @@ export const validateEvents = (input: ConformanceInput): ConformanceReport => {
     const takeStep = (k: number, line: Line, step: Step<unknown, unknown, unknown, unknown>, what: string): void => {
       steps++
       state = step.state
-      const digest = stateDigest(step.state)
-      if (line.digest !== digest) fail(k, `${what} leads the spec to a state with digest ${digest}, the node logged ${String(line.digest)}`)
+      if (line.digest !== undefined) {
+        digests++
+        const digest = stateDigest(step.state)
+        if (line.digest !== digest) fail(k, `${what} leads the spec to a state with digest ${digest}, the node logged ${String(line.digest)}`)
+      }
       const persisted = line.persist === true
       if (persisted !== (step.persist !== undefined)) {
         fail(k, `${what}: the spec ${step.persist === undefined ? "persists nothing" : "persists"} but the node logged ${persisted ? "a persist" : "none"}`)
@@ -126,6 +133,7 @@ export const validateEvents = (input: ConformanceInput): ConformanceReport => {
           case "restart": {
             restarts++
             up = true
+            if (line.digest === undefined) fail(k, "a restart without the digest of the state it recovered")
             expectedSends = new Bag()
             const disk = line.disk === null || line.disk === undefined ? undefined : decodeDurable(line.disk)
             // A boot may persist (ZAB writes its empty epoch files); the host logs it as on any step.
@@ -173,7 +181,7 @@ export const validateEvents = (input: ConformanceInput): ConformanceReport => {
             break
           }
           case "persist":
-            break // the digest of the durable value; persist flags are checked on the steps themselves
+            break // persist flags are checked on the steps themselves
           default:
             fail(k, `unknown event ${JSON.stringify(line.ev)}`)
         }
@@ -181,7 +189,7 @@ export const validateEvents = (input: ConformanceInput): ConformanceReport => {
         fail(k, `does not decode: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`)
       }
     }
-    nodes[id] = { events: lines.length, steps, restarts, checkpoints, sends }
+    nodes[id] = { events: lines.length, steps, digests, restarts, checkpoints, sends }
   }
   for (const d of delivered) {
     if (!sent.take(d.key)) warnings.push(`${d.where}: delivered a message its sender never logged as sent (its lines lost to a kill -9, or rotated away)`)

@@ -1,15 +1,17 @@
 /**
- * A short digest of a node's state for the NDJSON event log, cheap enough to compute after every step.
+ * A short digest of a node's state for the NDJSON event log, cheap enough to compute on every step it is asked for.
  *
  * Definition (so a validator can recompute it): `stateDigest(s) = fingerprintHex(canonical(s'))`, where `s'`
  * is `s` with every top-level array field longer than `LONG_ARRAY` elements — and every such array field of a
  * top-level object field (one level down: ZAB's `snapshot.tree`) — replaced by the object
- * `{"@len": n, "@chain": h_n}`, with `h_0 = "0000000000000000"` and
- * `h_i` = the first 16 hex digits of SHA-1(`h_{i-1} + canonical(element_i)`) — native hashing, several times
- * faster than `fingerprintHex` on a log entry, and every node hashes each entry it appends. For small states
- * this is exactly the checker's fingerprint of the state. The chain is cached per array and extended
- * incrementally when the next array shares its prefix (the spec appends by copying, so entries keep their
- * identity): a step costs its new entries' hashes plus one identity scan of the shared prefix.
+ * `{"@len": n, "@chain": h}`. The array is cut into blocks of `CHAIN_BLOCK` elements from its start;
+ * `c_0 = "0000000000000000"`, `c_{j+1}` = the first 16 hex digits of SHA-1(`c_j + canonical(block_j)`) for each
+ * full block, and `h` is `c_m` after the last full block, or SHA-1(`c_m + canonical(tail)`) likewise when
+ * elements are left over (`canonical` of a block is that of the sub-array). Native hashing of whole blocks:
+ * a per-element hash cost each node about as much as the rest of its event log. For small states this is
+ * exactly the checker's fingerprint of the state. The full blocks are cached per array and reused by the next
+ * array of that field while it shares their elements (the spec appends by copying, so entries keep their
+ * identity): a digest costs the new full blocks, the tail, and one identity scan of the shared prefix.
  *
  * Likewise every string longer than `LONG_STRING` characters in such a field (Raft's `snapshot.data`, a whole
  * key space) is replaced by `{"@len": n, "@sha1": the first 16 hex digits of SHA-1(string)}`, remembered for
@@ -21,13 +23,17 @@ import { sharedPrefix } from "./prefix.ts"
 
 export const LONG_ARRAY = 32
 export const LONG_STRING = 4096
+export const CHAIN_BLOCK = 64
 const ZERO = "0000000000000000"
+
+const sha16 = (text: string): string => hash("sha1", text, "hex").slice(0, 16)
 
 interface Chain {
   readonly arr: ReadonlyArray<unknown>
-  /** chain[i] = h_{i+1}; may be longer than arr when a later array extended it. */
-  readonly chain: string[]
-  readonly len: number
+  /** blocks[j] = c_{j+1}; may hold more than this array's full blocks when a later array extended it. */
+  readonly blocks: string[]
+  readonly full: number
+  readonly h: string
 }
 
 /** The last chain computed per field name, as the base for the next array of that field. */
@@ -36,26 +42,28 @@ const byArray = new WeakMap<ReadonlyArray<unknown>, Chain>()
 
 const chainOf = (field: string, arr: ReadonlyArray<unknown>): string => {
   const hit = byArray.get(arr)
-  if (hit !== undefined) return hit.len === 0 ? ZERO : hit.chain[hit.len - 1]!
+  if (hit !== undefined) return hit.h
+  const full = Math.floor(arr.length / CHAIN_BLOCK)
   const base = lastByField.get(field)
-  let k = 0
-  let chain: string[]
+  let reused = 0
+  let blocks: string[]
   if (base !== undefined) {
-    k = sharedPrefix(arr, base.arr)
-    // Extending the base's chain in place keeps it valid for the base (it reads only its first len).
-    chain = k === base.len && base.chain.length === base.len ? base.chain : base.chain.slice(0, k)
+    reused = Math.min(Math.floor(sharedPrefix(arr, base.arr) / CHAIN_BLOCK), base.full)
+    // Extending the base's blocks in place keeps them valid for the base (it reads only its first `full`).
+    blocks = reused === base.full && base.blocks.length === base.full ? base.blocks : base.blocks.slice(0, reused)
   } else {
-    chain = []
+    blocks = []
   }
-  let h = k === 0 ? ZERO : chain[k - 1]!
-  for (let i = k; i < arr.length; i++) {
-    h = hash("sha1", h + canonical(arr[i]), "hex").slice(0, 16)
-    chain[i] = h
+  let c = reused === 0 ? ZERO : blocks[reused - 1]!
+  for (let j = reused; j < full; j++) {
+    c = sha16(c + canonical(arr.slice(j * CHAIN_BLOCK, (j + 1) * CHAIN_BLOCK)))
+    blocks[j] = c
   }
-  const entry: Chain = { arr, chain, len: arr.length }
+  const h = arr.length === full * CHAIN_BLOCK ? c : sha16(c + canonical(arr.slice(full * CHAIN_BLOCK)))
+  const entry: Chain = { arr, blocks, full, h }
   byArray.set(arr, entry)
   lastByField.set(field, entry)
-  return arr.length === 0 ? ZERO : chain[arr.length - 1]!
+  return h
 }
 
 const lastString = new Map<string, { readonly text: string; readonly view: unknown }>()

@@ -11,12 +11,16 @@
  * - `{"ev":"client","request":<encoded request>,"digest","persist"?:true}` — a client request was handled.
  * - `{"ev":"internal","action":{"name","arg"?},"digest","persist"?:true}` — an internal step (FLE's finalize…).
  * - `{"ev":"send","to","msg":<encoded message>}` — a message left (after everything it depends on was durable).
- * - `{"ev":"persist","seq","bytes","digest"}` — a group of persists became durable; `digest` is of the durable
- *   value written, `seq` the number of the last step it covers.
+ * - `{"ev":"persist","seq","bytes"}` — a group of persists became durable; `seq` is the number of the last
+ *   step it covers (the value written is that step's, which a validator replays).
  * - `{"ev":"checkpoint","protocol","variant","state","digest","held":[[to, <encoded message>], …]}` — the first
  *   line of a new file after a rotation: the node's whole state, and the sends its steps asked for that have not
  *   left yet (they wait for a persist), so the file can be checked on its own.
- * `digest` is `stateDigest` (digest.ts) of the state after the step.
+ * `digest` is `stateDigest` (digest.ts) of the state after the step. Restart and checkpoint lines always carry
+ * one; a step line carries one when the sink's `digestEveryMs` have passed since the last (0: every step). A
+ * digest per step cost a loaded cluster about a sixth of its CPU, and the validator replays every step anyway
+ * (sends and persists are checked on each): a sampled digest still catches a node whose state left the spec's
+ * within that many milliseconds, only with a coarser position.
  *
  * Rotation: once the file holds `EVENTS_ROTATE_BYTES`, the host renames it to `events.1.ndjson` (replacing the
  * previous one) and starts a new file with a checkpoint, so a node keeps at most two files' worth of events.
@@ -31,16 +35,24 @@ export interface EventSink {
   readonly full: boolean
   /** Keeps what was written as the previous file and starts an empty one. */
   rotate(): void
+  /** Milliseconds between state digests on step lines; 0 puts one on every step. */
+  readonly digestEveryMs: number
   close(): Promise<void>
 }
 
-export const noEvents: EventSink = { line: () => {}, full: false, rotate: () => {}, close: async () => {} }
+export const noEvents: EventSink = { line: () => {}, full: false, rotate: () => {}, digestEveryMs: 0, close: async () => {} }
 
-/** Hands every line to `line` (a replay's nodes forward theirs); never rotates. */
-export const forwardEvents = (line: (json: string) => void): EventSink => ({ line, full: false, rotate: () => {}, close: async () => {} })
+/** Hands every line to `line` (a replay's nodes forward theirs, with a digest on every step); never rotates. */
+export const forwardEvents = (line: (json: string) => void): EventSink => ({ line, full: false, rotate: () => {}, digestEveryMs: 0, close: async () => {} })
 
 /** A file of events is rotated past this size (so a node keeps at most about twice this much). */
 export const EVENTS_ROTATE_BYTES = 64 * 1024 * 1024
+
+/**
+ * A running node's state digests: at most one per this many milliseconds of steps (README, "Benchmark": every
+ * step's digest cost ~15 % of a loaded cluster's CPU; one per 10 ms leaves it within noise of none).
+ */
+export const DEFAULT_DIGEST_EVERY_MS = 10
 
 /** Whether a line starts a node's run of steps (a restart, or a rotated file's checkpoint): it names the protocol and variant. */
 export const isStartLine = (line: string): boolean => line.includes('"ev":"restart"') || line.includes('"ev":"checkpoint"')
@@ -48,12 +60,18 @@ export const isStartLine = (line: string): boolean => line.includes('"ev":"resta
 /** The file a rotated `events.ndjson` becomes. */
 export const rotatedEventsFile = (file: string): string => file.replace(/\.ndjson$/, "") + ".1.ndjson"
 
-/** Collects lines in memory (tests); with `maxLines`, rotates like a file, keeping the earlier files' lines. */
+/**
+ * Collects lines in memory (tests); with `maxLines`, rotates like a file, keeping the earlier files' lines.
+ * Digests every step unless told otherwise.
+ */
 export class MemoryEvents implements EventSink {
   lines: string[] = []
   /** Lines of the files rotated away, oldest first. */
   readonly rotated: string[][] = []
-  constructor(private readonly maxLines = Number.POSITIVE_INFINITY) {}
+  constructor(
+    private readonly maxLines = Number.POSITIVE_INFINITY,
+    readonly digestEveryMs = 0,
+  ) {}
   line(json: string): void {
     this.lines.push(json)
   }
@@ -89,6 +107,7 @@ export class FileEvents implements EventSink {
   constructor(
     private readonly file: string,
     private readonly maxBytes = EVENTS_ROTATE_BYTES,
+    readonly digestEveryMs = DEFAULT_DIGEST_EVERY_MS,
   ) {
     fs.mkdirSync(path.dirname(file), { recursive: true })
     this.size = fs.existsSync(file) ? fs.statSync(file).size : 0

@@ -141,6 +141,8 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   /** Internal actions scheduled by `internalDelay`, by name and arg. */
   private readonly internals = new Map<string, { handle: TimerHandle }>()
   private stopped = false
+  /** When the last step line with a state digest was logged (digests are sampled, events.ts). */
+  private lastDigestAt = Number.NEGATIVE_INFINITY
 
   /** Counters, for status pages and the benchmark. */
   readonly stats = { steps: 0, appends: 0, persists: 0, sent: 0, dropped: 0, delivered: 0, bytesPersisted: 0, appendMsTotal: 0, appendMsMax: 0 }
@@ -327,7 +329,12 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   private record(q: Queued<M, C, R>, step: Step<S, M, D, R>): void {
     const e = q.event
     const persisted = step.persist === undefined ? "" : `,"persist":true`
-    const digest = `,"digest":"${stateDigest(step.state)}"`
+    const now = this.options.clock.now()
+    let digest = ""
+    if (now - this.lastDigestAt >= this.events.digestEveryMs) {
+      this.lastDigestAt = now
+      digest = `,"digest":"${stateDigest(step.state)}"`
+    }
     switch (e._tag) {
       case "Deliver":
         this.emit(`"ev":"deliver","from":"${e.from}","msg":${q.raw ?? this.encodeMessage(e.msg)}${digest}${persisted}`)
@@ -450,7 +457,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
         this.stats.appends++
         this.stats.bytesPersisted += info.bytes
         this.durableSeq = seq
-        if (this.recording) this.emit(`"ev":"persist","seq":${seq},"bytes":${info.bytes},"digest":"${stateDigest(value)}"`)
+        if (this.recording) this.emit(`"ev":"persist","seq":${seq},"bytes":${info.bytes}`)
         let i = 0
         while (i < this.held.length && this.held[i]!.need <= this.durableSeq) i++
         const ready = this.held.slice(0, i)

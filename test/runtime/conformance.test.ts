@@ -14,9 +14,13 @@ import { SimCluster } from "./sim-cluster.ts"
  * (every file, when `eventsMaxLines` makes the logs rotate) and each node's newest file.
  */
 const recordedRun = async (
-  options: { readonly eventsMaxLines?: number; readonly before?: number; readonly after?: number } = {},
+  options: { readonly eventsMaxLines?: number; readonly digestEveryMs?: number; readonly before?: number; readonly after?: number } = {},
 ): Promise<{ readonly whole: Map<string, string[]>; readonly newest: Map<string, string[]> }> => {
-  const c = new SimCluster({ seed: 5, ...(options.eventsMaxLines === undefined ? {} : { eventsMaxLines: options.eventsMaxLines }) })
+  const c = new SimCluster({
+    seed: 5,
+    ...(options.eventsMaxLines === undefined ? {} : { eventsMaxLines: options.eventsMaxLines }),
+    ...(options.digestEveryMs === undefined ? {} : { digestEveryMs: options.digestEveryMs }),
+  })
   const whole = new Map<string, string[]>(c.ids.map((id) => [id, []]))
   const newest = new Map<string, string[]>()
   const collect = (id: string) => {
@@ -87,6 +91,23 @@ describe("validating a cluster run against the spec", () => {
     const report = validate(logs)
     expect(report.ok).toBe(false)
     expect(report.problems[0]).toMatch(new RegExp(`^n2 event ${at + 1}: a delivery from n\\d leads the spec to a state with digest`))
+  })
+
+  it("checks sampled digests where the lines have them, and every step's sends and persists regardless", async () => {
+    const logs = (await recordedRun({ digestEveryMs: 100, before: 12 })).whole
+    const report = validate(logs)
+    expect(report.problems).toEqual([])
+    const nodes = Object.values(report.nodes)
+    expect(nodes.every((n) => n.digests >= n.restarts && n.digests < n.steps)).toBe(true)
+    // A digested step with a wrong digest is still caught; so is a persist flag on an undigested one.
+    const n1 = logs.get("n1")!
+    const digested = n1.findIndex((l) => l.includes('"ev":"deliver"') && l.includes('"digest"'))
+    n1[digested] = n1[digested]!.replace(/"digest":"[0-9a-f]+"/, '"digest":"0000000000000000"')
+    const bare = n1.findIndex((l) => l.includes('"ev":"deliver"') && !l.includes('"digest"') && !l.includes('"persist"'))
+    n1[bare] = n1[bare]!.replace(/}$/, ',"persist":true}')
+    const problems = validate(logs).problems
+    expect(problems.some((p) => p.startsWith(`n1 event ${digested + 1}: `) && p.includes("leads the spec to a state with digest"))).toBe(true)
+    expect(problems.some((p) => p.startsWith(`n1 event ${bare + 1}: `) && p.includes("persists nothing"))).toBe(true)
   })
 
   it("catches a message the spec never asked to send", async () => {

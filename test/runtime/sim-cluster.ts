@@ -24,6 +24,8 @@ export interface SimOptions {
   readonly snapshotEvery?: number
   /** Rotate each node's event log every this many lines (as a file is past its size limit). */
   readonly eventsMaxLines?: number
+  /** Milliseconds between state digests in the event logs (default 0: every step). */
+  readonly digestEveryMs?: number
 }
 
 export class SimCluster {
@@ -53,7 +55,7 @@ export class SimCluster {
 
   async start(id: NodeId, recovered?: Durable): Promise<RaftNode> {
     const store = this.makeStore(id, recovered)
-    const events = new MemoryEvents(this.options.eventsMaxLines)
+    const events = new MemoryEvents(this.options.eventsMaxLines, this.options.digestEveryMs)
     const node = new RaftNode({
       self: id,
       nodes: this.ids,

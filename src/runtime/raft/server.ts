@@ -37,6 +37,8 @@ export interface RaftServerConfig {
   readonly events?: boolean
   /** Rotate the event log past this many bytes (default `EVENTS_ROTATE_BYTES`). */
   readonly eventsRotateBytes?: number
+  /** Milliseconds between state digests in the event log (default `DEFAULT_DIGEST_EVERY_MS`; 0: every step). */
+  readonly eventsDigestMs?: number
   readonly compactBytes?: number
   readonly logger: Logger
 }
@@ -130,7 +132,7 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
     decode: messageDecoder(Message),
     logger: log,
   })
-  const events = config.events === false ? noEvents : new FileEvents(path.join(nodeDir, "events.ndjson"), config.eventsRotateBytes)
+  const events = config.events === false ? noEvents : new FileEvents(path.join(nodeDir, "events.ndjson"), config.eventsRotateBytes, config.eventsDigestMs)
   const clock = realClock()
   let stopping: Promise<void> | undefined
   const node: RaftNode = new RaftNode({

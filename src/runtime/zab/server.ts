@@ -29,6 +29,8 @@ export interface ZabServerConfig {
   readonly events?: boolean
   /** Rotate the event log past this many bytes (default `EVENTS_ROTATE_BYTES`). */
   readonly eventsRotateBytes?: number
+  /** Milliseconds between state digests in the event log (default `DEFAULT_DIGEST_EVERY_MS`; 0: every step). */
+  readonly eventsDigestMs?: number
   readonly logger: Logger
 }
 
@@ -76,7 +78,7 @@ export const startZabServer = async (config: ZabServerConfig): Promise<RunningZa
     clientUrl,
     logger: log,
   })
-  const events = config.events === false ? noEvents : new FileEvents(path.join(nodeDir, "events.ndjson"), config.eventsRotateBytes)
+  const events = config.events === false ? noEvents : new FileEvents(path.join(nodeDir, "events.ndjson"), config.eventsRotateBytes, config.eventsDigestMs)
   let stopping: Promise<void> | undefined
   const node: ZabPeer = new ZabPeer({
     self: config.id,
