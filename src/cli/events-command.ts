@@ -66,7 +66,7 @@ export const validateEventsCommand = (dir: string, requested: string | undefined
   const lines: string[] = []
   for (const [id, n] of Object.entries(report.nodes)) {
     const rotations = n.checkpoints === 0 ? "" : `, ${n.checkpoints} log rotation${n.checkpoints === 1 ? "" : "s"}`
-    lines.push(`  ${id}: ${n.steps} steps (${n.restarts} starts${rotations}; ${n.digests} states compared by digest), ${n.sends} sends, ${n.events} events`)
+    lines.push(`  ${id}: ${n.steps} steps (${n.restarts} starts${rotations}), ${n.digests} states compared by digest, ${n.sends} sends, ${n.events} events`)
   }
   if (report.ok) {
     process.stdout.write(`${c.green("✓")} every logged step of ${dir} is a legal transition of ${protocolName} (variant ${variantName})\n${lines.join("\n")}\n`)
