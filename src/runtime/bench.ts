@@ -1,5 +1,5 @@
 /**
- * `npm run bench:cluster [-- --writes N --inflight K --sequential M --warmup W --no-events --keep --compare --only raft|zab]`: a 3-node
+ * `npm run bench:cluster [-- --writes N --inflight K --sequential M --warmup W --client-warmup C --no-events --keep --compare --only raft|zab]`: a 3-node
  * Raft cluster on loopback, started exactly as a user would (`quorum cluster raft`), measured through its etcd
  * v2 API:
  *
@@ -19,6 +19,8 @@
  * `--compare`, a 3-server ZooKeeper 3.8 ensemble (Debian's `zookeeper`; see `bench-zookeeper.ts`) runs it through
  * `node-zookeeper-client` (create, then setData; one session per server opened beforehand, the failover probes go
  * through the survivors' sessions). `--only raft` / `--only zab` runs one protocol (and its comparison).
+ *
+ * Before any system, the client sends `--client-warmup` (5,000) writes to an in-process stub (`warmClient`).
  *
  * Everything runs on this machine; data directories are removed afterwards unless --keep.
  */
@@ -44,6 +46,8 @@ const INFLIGHT = flag("inflight", 64)
 const SEQUENTIAL = flag("sequential", 1000)
 /** Writes of the same workload before the measured ones (JIT compilers, caches and connections warm up). */
 const WARMUP = flag("warmup", 0)
+/** Writes this client sends to a stub server before any system is measured (`warmClient`). */
+const CLIENT_WARMUP = flag("client-warmup", 5000)
 const EVENTS = !args.includes("--no-events")
 const KEEP = args.includes("--keep")
 const FAILOVER = !args.includes("--no-failover")
@@ -584,6 +588,41 @@ const table = (columns: ReadonlyArray<readonly [string, Result]>): string => {
   return [line, render(all[0]!), line, ...rows.map(render), line].join("\n")
 }
 
+/**
+ * Warms this process's HTTP client up against an in-process stub that answers like etcd's v2 API, before any
+ * system is measured. Otherwise the first system measured pays for the client's JIT: its client CPU per write
+ * was 61-68 µs with etcd run first against 47-48 µs second (two runs each way, `--compare --only raft`), on the
+ * same 2 cores its servers need.
+ */
+const warmClient = async (): Promise<void> => {
+  if (CLIENT_WARMUP <= 0) return
+  let index = 0
+  const server = http.createServer((req, res) => {
+    req.resume()
+    req.on("end", () => {
+      index++
+      const body = `${JSON.stringify({ action: "set", node: { key: req.url, value: value(index), modifiedIndex: index, createdIndex: index } })}\n`
+      res.writeHead(201, { "content-type": "application/json", "x-etcd-index": String(index), "x-raft-index": String(index), "x-raft-term": "2", "content-length": Buffer.byteLength(body) })
+      res.end(body)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+  const agent = new http.Agent({ keepAlive: true, maxSockets: INFLIGHT })
+  let sent = 0
+  await Promise.all(
+    Array.from({ length: INFLIGHT }, async () => {
+      while (sent < CLIENT_WARMUP) {
+        const i = sent++
+        await request(agent, "PUT", `${url}/v2/keys/warmup/${i}`, `value=${value(i)}`)
+      }
+    }),
+  )
+  agent.destroy()
+  server.closeAllConnections()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+}
+
 const main = async (): Promise<void> => {
   let version: string | undefined
   if (COMPARE && ZAB && !zookeeperAvailable()) {
@@ -603,6 +642,7 @@ const main = async (): Promise<void> => {
       process.exit(2)
     }
   }
+  await warmClient()
   const columns: Array<readonly [string, Result]> = []
   if (RAFT) columns.push(["quorum raft", await benchQuorum()])
   if (RAFT && COMPARE) columns.push([`etcd ${version}`, await benchEtcd()])
@@ -612,6 +652,7 @@ const main = async (): Promise<void> => {
   const out = [
     "",
     `3-node clusters on loopback, ${os.cpus().length} cores; ${WRITES.toLocaleString("en-US")} writes of 128-byte values, ${INFLIGHT} in flight, to the leader${WARMUP > 0 ? ` after ${WARMUP.toLocaleString("en-US")} unmeasured warm-up writes` : ""}; ${SEQUENTIAL} sequential writes`,
+    `client: one Node.js process for every system${CLIENT_WARMUP > 0 ? `, warmed up first with ${CLIENT_WARMUP.toLocaleString("en-US")} writes to a stub server (no system gets a warm client the other lacks)` : ", not warmed up (the first system measured pays for its JIT)"}`,
     ...(RAFT ? ["raft/etcd: etcd v2 keys API, PUT /v2/keys/<k> value=…"] : []),
     ...(ZAB ? ["zab/zookeeper: create /<k> (setData once it exists) — znode HTTP API for quorum zab, node-zookeeper-client for ZooKeeper"] : []),
     `durability: defaults — quorum fdatasyncs its log per group commit${COMPARE ? (RAFT ? "; etcd fsyncs its WAL" : "") + (ZAB ? "; ZooKeeper fsyncs its txn log (forceSync)" : "") : ""}; quorum event logs ${EVENTS ? "on" : "off"}`,
