@@ -14,10 +14,10 @@
  *   keep every run a behaviour of the spec.
  * - **Replies** of a step that handled a client request go to that request's caller.
  */
-import { Schema } from "effect"
 import type { Event, InternalAction, NodeContext, NodeId, Protocol, Step } from "../../spec/kernel/protocol.ts"
 import { makeContext } from "../../spec/kernel/protocol.ts"
 import type { Clock, TimerHandle } from "./clock.ts"
+import { plainEncoder } from "./codec.ts"
 import { stateDigest } from "./digest.ts"
 import { noEvents, type EventSink } from "./events.ts"
 import type { DurableStore } from "./storage.ts"
@@ -150,8 +150,8 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   constructor(readonly options: HostOptions<S, M, D, C, R, Cfg, V>) {
     this.ctx = makeContext(options.self, options.nodes, options.config, options.variant)
     this.encodeMessage = messageEncoder(options.protocol.schemas.message)
-    this.encodeRequest = Schema.encodeUnknownSync(options.protocol.schemas.clientRequest)
-    this.encodeDurable = Schema.encodeUnknownSync(options.protocol.schemas.durable)
+    this.encodeRequest = plainEncoder(options.protocol.schemas.clientRequest)
+    this.encodeDurable = plainEncoder(options.protocol.schemas.durable)
     this.events = options.events ?? noEvents
     this.recording = this.events !== noEvents
     this.log = options.logger ?? silentLogger

@@ -24,6 +24,7 @@ import { crc32c } from "@node-rs/crc32"
 import { Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { plainEncoder } from "./codec.ts"
 import { sharedPrefix } from "./prefix.ts"
 
 export const RECORD_HEADER_BYTES = 8
@@ -162,7 +163,7 @@ const decoders = new WeakMap<object, (value: unknown) => unknown>()
 const encoderOf = (schema: Schema.Codec<unknown, unknown>): ((value: unknown) => unknown) => {
   let e = encoders.get(schema)
   if (e === undefined) {
-    e = Schema.encodeUnknownSync(schema)
+    e = plainEncoder(schema)
     encoders.set(schema, e)
   }
   return e

@@ -7,6 +7,7 @@
  * message is decoded by it: bad input is rejected at the edge, in one place.
  */
 import { Schema } from "effect"
+import { plainEncoder } from "./codec.ts"
 import type { NodeId } from "../../spec/kernel/protocol.ts"
 import type { Clock } from "./clock.ts"
 
@@ -49,7 +50,7 @@ export interface Transport<M> {
 export const messageDecoder = <M>(schema: Schema.Codec<M, unknown>): ((json: unknown) => M) => Schema.decodeUnknownSync(schema)
 export const messageEncoder =
   <M>(schema: Schema.Codec<M, unknown>): ((msg: M) => string) => {
-    const encode = Schema.encodeUnknownSync(schema)
+    const encode = plainEncoder(schema)
     return (msg) => JSON.stringify(encode(msg))
   }
 

@@ -7,6 +7,9 @@ import type { AddressInfo } from "node:net"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { forwardUrl, requestUrl, respond } from "../../src/runtime/http-util.ts"
+import { MAX_ENTRY_WIRE_BYTES } from "../../src/runtime/raft/config.ts"
+import { entryWireBytes } from "../../src/runtime/raft/http.ts"
+import type { Command } from "../../src/runtime/raft/kv.ts"
 
 describe("request targets", () => {
   it("reads //host/path as a path, not as a host", () => {
@@ -53,5 +56,24 @@ describe("responses", () => {
     } finally {
       server.close()
     }
+  })
+})
+
+describe("the size of a command as a log entry", () => {
+  const exact = (c: Command) => Buffer.byteLength(JSON.stringify(JSON.stringify(c)))
+  it("is never under-estimated, and is exact wherever the estimate could pass the limit", () => {
+    const text = fc.oneof(
+      fc.string({ unit: "binary", maxLength: 3000, size: "max" }),
+      fc.string({ unit: fc.constantFrom("\u0001", '"', "\\", "é", "\ud800", "a"), maxLength: 3000, size: "max" }),
+    )
+    fc.assert(
+      fc.property(text, text, fc.option(text, { nil: undefined }), fc.option(fc.nat(), { nil: undefined }), (key, value, prevValue, prevIndex) => {
+        const c: Command = { _tag: "set", key, value, ...(prevValue === undefined ? {} : { prevValue }), ...(prevIndex === undefined ? {} : { prevIndex }), id: "n1:123456789" } as Command
+        const bytes = entryWireBytes(c)
+        expect(bytes).toBeGreaterThanOrEqual(exact(c))
+        if (bytes > MAX_ENTRY_WIRE_BYTES) expect(bytes).toBe(exact(c))
+      }),
+      { numRuns: 300 },
+    )
   })
 })
