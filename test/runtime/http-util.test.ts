@@ -2,11 +2,9 @@
  * The request-target rules every client API shares: a target is a path on this server, and a forwarded
  * request goes to the leader and nowhere else, whatever the client wrote.
  */
-import * as http from "node:http"
-import type { AddressInfo } from "node:net"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { forwardUrl, requestUrl, respond } from "../../src/runtime/http-util.ts"
+import { forwardUrl, requestUrl } from "../../src/runtime/http-util.ts"
 import { MAX_ENTRY_WIRE_BYTES } from "../../src/runtime/raft/config.ts"
 import { entryWireBytes } from "../../src/runtime/raft/http.ts"
 import type { Command } from "../../src/runtime/raft/kv.ts"
@@ -29,33 +27,6 @@ describe("request targets", () => {
       }),
     )
     expect(forwardUrl("//evil/v2/keys/a?wait=true", "http://127.0.0.1:8001").href).toBe("http://127.0.0.1:8001//evil/v2/keys/a?wait=true")
-  })
-})
-
-describe("responses", () => {
-  it("carry a Content-Length of the UTF-8 body, not chunked encoding", async () => {
-    const body = '{"value":"é ✓"}\n'
-    const server = http.createServer((_req, res) => respond(res, 201, { "content-type": "application/json" }, body))
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-    try {
-      const { port } = server.address() as AddressInfo
-      const got = await new Promise<{ headers: http.IncomingHttpHeaders; status: number; text: string }>((resolve, reject) => {
-        http
-          .get(`http://127.0.0.1:${port}/`, (res) => {
-            let text = ""
-            res.setEncoding("utf8")
-            res.on("data", (c: string) => (text += c))
-            res.on("end", () => resolve({ headers: res.headers, status: res.statusCode ?? 0, text }))
-          })
-          .on("error", reject)
-      })
-      expect(got.status).toBe(201)
-      expect(got.headers["transfer-encoding"]).toBeUndefined()
-      expect(got.headers["content-length"]).toBe(String(Buffer.byteLength(body)))
-      expect(got.text).toBe(body)
-    } finally {
-      server.close()
-    }
   })
 })
 

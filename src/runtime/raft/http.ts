@@ -17,7 +17,8 @@
 import * as http from "node:http"
 import type { NodeId } from "../../../spec/kernel/protocol.ts"
 import { silentLogger, type Logger } from "../host.ts"
-import { closeServer, forwardUrl, readBody, requestUrl, respond, startApiServer } from "../http-util.ts"
+import { closeServer, forwardUrl, requestUrl, startApiServer } from "../http-util.ts"
+import type { ApiRequest, ApiResponse, ApiServer, ResponseHeaders } from "../http-server.ts"
 import { MAX_ENTRY_WIRE_BYTES } from "./config.ts"
 import { cleanKey, etcdError, statusOf, type Command, type EtcdError, type EventJson, type Result } from "./kv.ts"
 import { NotLeaderError, RequestFailed, type RaftNode } from "./raft-node.ts"
@@ -66,7 +67,7 @@ export const entryWireBytes = (command: Command): number => {
 }
 
 export class EtcdHttpApi {
-  private server: http.Server | undefined
+  private server: ApiServer | undefined
   private readonly log: Logger
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
   readonly startedAt = new Date().toISOString()
@@ -84,7 +85,7 @@ export class EtcdHttpApi {
   }
 
   async start(): Promise<void> {
-    this.server = await startApiServer(this.options.port, this.options.host, (req, res) => this.handle(req, res), (req, res, e) => {
+    this.server = await startApiServer(this.options.port, this.options.host, MAX_BODY_BYTES, (req, res) => this.handle(req, res), (req, res, e) => {
       this.log.error(`HTTP ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
       this.sendError(res, etcdError("RaftInternal", String(e), this.node.kv.index))
     })
@@ -96,11 +97,10 @@ export class EtcdHttpApi {
 
   // -------------------------------------------------------------------------------------------------------
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async handle(req: ApiRequest, res: ApiResponse): Promise<void> {
     const url = requestUrl(req.url)
     if (url === undefined) return this.send(res, 400, { message: "Bad Request" })
-    const body = await readBody(req, MAX_BODY_BYTES)
-    if (body === null) return // the client hung up before sending its whole body: nobody to answer
+    const body = req.body
     if (body === undefined) {
       this.send(res, 413, { errorCode: 209, message: "Invalid field", cause: `request body over ${MAX_BODY_BYTES} bytes`, index: this.node.kv.index })
       return
@@ -119,8 +119,7 @@ export class EtcdHttpApi {
       case "/v2/members":
         return this.send(res, 200, { members: this.members() })
       case "/v2/machines":
-        respond(
-          res,
+        res.send(
           200,
           { "content-type": "text/plain" },
           this.members()
@@ -152,7 +151,7 @@ export class EtcdHttpApi {
     })
   }
 
-  private async keys(req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: string): Promise<void> {
+  private async keys(req: ApiRequest, res: ApiResponse, url: URL, body: string): Promise<void> {
     const params = new URLSearchParams(url.search)
     if (body.length > 0) for (const [k, v] of new URLSearchParams(body)) params.set(k, v)
     let key: string
@@ -255,7 +254,7 @@ export class EtcdHttpApi {
 
   // ---- reads ----
 
-  private async get(req: http.IncomingMessage, res: http.ServerResponse, key: string, params: URLSearchParams, body: string): Promise<void> {
+  private async get(req: ApiRequest, res: ApiResponse, key: string, params: URLSearchParams, body: string): Promise<void> {
     const recursive = this.bool(params, "recursive") === true
     const sorted = this.bool(params, "sorted") === true
     if (this.bool(params, "wait") === true) return this.watch(res, key, recursive, this.int(params, "waitIndex"))
@@ -275,29 +274,21 @@ export class EtcdHttpApi {
     }
   }
 
-  private watch(res: http.ServerResponse, key: string, recursive: boolean, waitIndex: number | undefined): void {
-    let cancel: (() => void) | undefined
+  private watch(res: ApiResponse, key: string, recursive: boolean, waitIndex: number | undefined): void {
     const w = this.node.kv.watch(
       key,
       { recursive, ...(waitIndex === undefined ? {} : { waitIndex }) },
-      (e) => {
-        if (cancel !== undefined) res.off("close", cancel)
-        this.send(res, 200, e.event, this.headers(this.node.kv.index))
-      },
-      (error) => {
-        if (cancel !== undefined) res.off("close", cancel)
-        this.sendError(res, error)
-      },
+      (e) => this.send(res, 200, e.event, this.headers(this.node.kv.index)),
+      (error) => this.sendError(res, error),
     )
     if (w.error !== undefined) return this.sendError(res, w.error)
-    if (res.headersSent) return
-    cancel = () => w.cancel()
-    res.on("close", cancel)
+    // A client that hangs up stops watching (an answer sent first ends the watch itself).
+    res.onAbort(() => w.cancel())
   }
 
   // ---- writes ----
 
-  private async write(req: http.IncomingMessage, res: http.ServerResponse, command: Command, body: string): Promise<void> {
+  private async write(req: ApiRequest, res: ApiResponse, command: Command, body: string): Promise<void> {
     const bytes = entryWireBytes(command)
     if (bytes > MAX_ENTRY_WIRE_BYTES) {
       return this.send(res, 413, { errorCode: 209, message: "Invalid field", cause: `request of ${bytes} bytes is over the limit of ${MAX_ENTRY_WIRE_BYTES}`, index: this.node.kv.index })
@@ -334,10 +325,10 @@ export class EtcdHttpApi {
    * the leader refused because it is no longer leader, or (for requests that are safe to repeat) it could not
    * be reached — the caller waits and tries again.
    */
-  private async tryForward(req: http.IncomingMessage, res: http.ServerResponse, body: string, deadline: number, idempotent: boolean): Promise<boolean> {
+  private async tryForward(req: ApiRequest, res: ApiResponse, body: string, deadline: number, idempotent: boolean): Promise<boolean> {
     if (req.headers[FORWARDED] !== undefined) {
       // One hop only: tell the forwarding node to find the leader again.
-      respond(res, 503, { "content-type": "application/json", [NOT_LEADER]: "1" }, JSON.stringify(etcdError("RaftInternal", `${this.node.id} is not the leader`, this.node.kv.index)) + "\n")
+      res.send(503, { "content-type": "application/json", [NOT_LEADER]: "1" }, JSON.stringify(etcdError("RaftInternal", `${this.node.id} is not the leader`, this.node.kv.index)) + "\n")
       return true
     }
     const target = this.node.leaderClientUrl()
@@ -377,18 +368,18 @@ export class EtcdHttpApi {
       throw new HttpFailure(etcdError("RaftInternal", `the leader failed while handling the request (${answer.error.message}); its outcome is unknown`, this.node.kv.index))
     }
     if (answer.headers[NOT_LEADER] !== undefined) return false
-    const headers: http.OutgoingHttpHeaders = {}
+    const headers: Record<string, string | ReadonlyArray<string>> = {}
     for (const h of ["content-type", "x-etcd-index", "x-raft-index", "x-raft-term", "x-etcd-cluster-id"]) {
       const v = answer.headers[h]
       if (v !== undefined) headers[h] = v
     }
-    respond(res, answer.status, headers, answer.body)
+    res.send(answer.status, headers, answer.body)
     return true
   }
 
   // ---- responses ----
 
-  private headers(index: number): http.OutgoingHttpHeaders {
+  private headers(index: number): ResponseHeaders {
     const s = this.node.state
     return {
       "x-etcd-index": String(index),
@@ -398,20 +389,20 @@ export class EtcdHttpApi {
     }
   }
 
-  private sendResult(res: http.ServerResponse, r: Result): void {
+  private sendResult(res: ApiResponse, r: Result): void {
     if (!r.ok) return this.sendError(res, r.error)
     const e: EventJson = r.event
     const created = e.action === "create" || (e.action === "set" && e.prevNode === undefined)
     this.send(res, created ? 201 : 200, e, this.headers(r.index))
   }
 
-  private sendError(res: http.ServerResponse, error: EtcdError): void {
+  private sendError(res: ApiResponse, error: EtcdError): void {
     this.send(res, statusOf(error.errorCode), error, this.headers(error.index))
   }
 
-  private send(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
-    if (res.headersSent || res.destroyed) return
-    respond(res, status, { "content-type": "application/json", ...headers }, JSON.stringify(body) + "\n")
+  private send(res: ApiResponse, status: number, body: unknown, headers: ResponseHeaders = {}): void {
+    if (res.done) return
+    res.send(status, { "content-type": "application/json", ...headers }, JSON.stringify(body) + "\n")
   }
 }
 

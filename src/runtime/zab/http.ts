@@ -19,7 +19,8 @@
 import { Schema } from "effect"
 import * as http from "node:http"
 import { silentLogger, type Logger } from "../host.ts"
-import { closeServer, forwardUrl, readBody, requestUrl, respond, startApiServer } from "../http-util.ts"
+import { closeServer, forwardUrl, requestUrl, startApiServer } from "../http-util.ts"
+import type { ApiRequest, ApiResponse, ApiServer, ResponseHeaders } from "../http-server.ts"
 import { ErrorCodes, validatePath, type ApplyResult, type Op, type ZkError } from "./datatree.ts"
 import { NotLeaderError, RequestFailed, type ZabPeer } from "./zab-node.ts"
 
@@ -61,7 +62,7 @@ const statusOfError = (e: ZkError): number => (e === "NoNode" ? 404 : e === "Bad
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 export class ZabHttpApi {
-  private server: http.Server | undefined
+  private server: ApiServer | undefined
   private readonly log: Logger
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
 
@@ -78,7 +79,7 @@ export class ZabHttpApi {
   }
 
   async start(): Promise<void> {
-    this.server = await startApiServer(this.options.port, this.options.host, (req, res) => this.handle(req, res), (req, res, e) => {
+    this.server = await startApiServer(this.options.port, this.options.host, MAX_BODY_BYTES, (req, res) => this.handle(req, res), (req, res, e) => {
       if (e instanceof HttpFailure) return this.sendFailure(res, e)
       this.log.error(`HTTP ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
       this.send(res, 500, { error: "Internal", message: String(e) })
@@ -91,11 +92,10 @@ export class ZabHttpApi {
 
   // -------------------------------------------------------------------------------------------------------
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async handle(req: ApiRequest, res: ApiResponse): Promise<void> {
     const url = requestUrl(req.url)
     if (url === undefined) throw new HttpFailure(400, "BadRequest", "malformed URL")
-    const body = await readBody(req, MAX_BODY_BYTES)
-    if (body === null) return // the client hung up before sending its whole body: nobody to answer
+    const body = req.body
     if (body === undefined) throw new HttpFailure(413, "TooLarge", `request body over ${MAX_BODY_BYTES} bytes`)
     if (url.pathname === "/znodes" || url.pathname.startsWith("/znodes/")) return this.znodes(req, res, url, body)
     if (req.method !== "GET" && req.method !== "HEAD") return this.send(res, 405, { error: "BadRequest", message: "Method Not Allowed" })
@@ -109,7 +109,7 @@ export class ZabHttpApi {
     }
   }
 
-  private async znodes(req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: string): Promise<void> {
+  private async znodes(req: ApiRequest, res: ApiResponse, url: URL, body: string): Promise<void> {
     let path: string
     try {
       path = decodeURIComponent(url.pathname.slice("/znodes".length)) || "/"
@@ -160,7 +160,7 @@ export class ZabHttpApi {
 
   // ---- reads ----
 
-  private async get(req: http.IncomingMessage, res: http.ServerResponse, path: string, q: URLSearchParams, body: string): Promise<void> {
+  private async get(req: ApiRequest, res: ApiResponse, path: string, q: URLSearchParams, body: string): Promise<void> {
     const children = q.get("children") === "true"
     const watch = q.get("watch")
     if (watch !== null) return this.watch(res, path, watch, q.get("since"))
@@ -170,7 +170,7 @@ export class ZabHttpApi {
     }
     const deadline = Date.now() + (this.options.leaderWaitMs ?? 5000)
     for (;;) {
-      if (res.destroyed || req.socket.destroyed) return
+      if (res.done) return
       if (this.node.isLeader) {
         try {
           await this.node.readBarrier()
@@ -184,7 +184,7 @@ export class ZabHttpApi {
     }
   }
 
-  private read(res: http.ServerResponse, path: string, children: boolean): void {
+  private read(res: ApiResponse, path: string, children: boolean): void {
     const tree = this.node.tree
     const headers = { "x-zxid": String(tree.lastZxid) }
     if (children) {
@@ -197,28 +197,25 @@ export class ZabHttpApi {
     return this.send(res, 200, { path, data: n.data, stat: n.stat }, headers)
   }
 
-  private watch(res: http.ServerResponse, path: string, kind: string, sinceText: string | null): void {
+  private watch(res: ApiResponse, path: string, kind: string, sinceText: string | null): void {
     if (kind !== "data" && kind !== "children") throw new HttpFailure(400, "BadArguments", "watch must be data or children", path)
     const since = sinceText === null || sinceText === "" ? this.node.tree.lastZxid : Number(sinceText)
     if (!Number.isSafeInteger(since) || since < 0) throw new HttpFailure(400, "BadArguments", "since must be a zxid (a whole number)", path)
     const w = this.node.watch(path, kind, since)
     if (w.tooOld === true) throw new HttpFailure(410, "WatchTooOld", `changes since zxid ${since} are no longer kept; read again`, path)
     if (w.event !== undefined) return this.send(res, 200, w.event, { "x-zxid": String(this.node.tree.lastZxid) })
-    const cancel = w.cancel!
-    res.on("close", cancel)
-    void w.wait!.then((e) => {
-      res.off("close", cancel)
-      this.send(res, 200, e, { "x-zxid": String(this.node.tree.lastZxid) })
-    })
+    // A client that hangs up stops watching (an answer sent first ends the watch itself).
+    res.onAbort(w.cancel!)
+    void w.wait!.then((e) => this.send(res, 200, e, { "x-zxid": String(this.node.tree.lastZxid) }))
   }
 
   // ---- writes ----
 
-  private async write(req: http.IncomingMessage, res: http.ServerResponse, op: Op, body: string): Promise<void> {
+  private async write(req: ApiRequest, res: ApiResponse, op: Op, body: string): Promise<void> {
     const deadline = Date.now() + (this.options.leaderWaitMs ?? 5000)
     for (;;) {
       // A client that went away while this request waited for a leader gets no write done on its behalf.
-      if (res.destroyed || req.socket.destroyed) return
+      if (res.done) return
       if (this.node.isLeader) {
         let r: ApplyResult
         try {
@@ -257,9 +254,9 @@ export class ZabHttpApi {
    * Forwards the request to the leader and relays its answer. False when there is no leader to ask, the one asked
    * is not the leader, or (for a read) it could not be reached — the caller waits and tries again.
    */
-  private async tryForward(req: http.IncomingMessage, res: http.ServerResponse, body: string, deadline: number, idempotent: boolean): Promise<boolean> {
+  private async tryForward(req: ApiRequest, res: ApiResponse, body: string, deadline: number, idempotent: boolean): Promise<boolean> {
     if (req.headers[FORWARDED] !== undefined) {
-      respond(res, 503, { "content-type": "application/json", [NOT_LEADER]: "1" }, JSON.stringify({ error: "NoLeader", code: 0, message: `${this.node.id} is not the leader` }) + "\n")
+      res.send(503, { "content-type": "application/json", [NOT_LEADER]: "1" }, JSON.stringify({ error: "NoLeader", code: 0, message: `${this.node.id} is not the leader` }) + "\n")
       return true
     }
     const target = this.node.leaderClientUrl()
@@ -289,23 +286,23 @@ export class ZabHttpApi {
       throw new HttpFailure(500, "OutcomeUnknown", `the leader failed while handling the request (${answer.error.message}); its outcome is unknown`)
     }
     if (answer.headers[NOT_LEADER] !== undefined) return false
-    const headers: http.OutgoingHttpHeaders = { "content-type": answer.headers["content-type"] ?? "application/json" }
+    const headers: Record<string, string | ReadonlyArray<string>> = { "content-type": answer.headers["content-type"] ?? "application/json" }
     const z = answer.headers["x-zxid"]
     if (z !== undefined) headers["x-zxid"] = z
-    respond(res, answer.status, headers, answer.body)
+    res.send(answer.status, headers, answer.body)
     return true
   }
 
   // ---- responses ----
 
-  private sendFailure(res: http.ServerResponse, f: HttpFailure): void {
+  private sendFailure(res: ApiResponse, f: HttpFailure): void {
     const code = f.error in ErrorCodes ? ErrorCodes[f.error as ZkError] : 0
     this.send(res, f.status, { error: f.error, code, path: f.path, message: f.message })
   }
 
-  private send(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
-    if (res.headersSent || res.destroyed) return
-    respond(res, status, { "content-type": "application/json", ...headers }, JSON.stringify(body) + "\n")
+  private send(res: ApiResponse, status: number, body: unknown, headers: ResponseHeaders = {}): void {
+    if (res.done) return
+    res.send(status, { "content-type": "application/json", ...headers }, JSON.stringify(body) + "\n")
   }
 }
 
