@@ -1,5 +1,5 @@
 /**
- * `npm run bench:cluster [-- --writes N --inflight K --sequential M --warmup W --client-warmup C --no-events --keep --compare --only raft|zab]`: a 3-node
+ * `npm run bench:cluster [-- --writes N --inflight K --sequential M --warmup W --client-warmup C --rounds R --no-events --keep --compare --only raft|zab]`: a 3-node
  * Raft cluster on loopback, started exactly as a user would (`quorum cluster raft`), measured through its etcd
  * v2 API:
  *
@@ -21,6 +21,7 @@
  * through the survivors' sessions). `--only raft` / `--only zab` runs one protocol (and its comparison).
  *
  * Before any system, the client sends `--client-warmup` (5,000) writes to an in-process stub (`warmClient`).
+ * `--rounds R` measures each system R times (default 2 with `--compare`, in ABBA order, else 1).
  *
  * Everything runs on this machine; data directories are removed afterwards unless --keep.
  */
@@ -48,6 +49,8 @@ const SEQUENTIAL = flag("sequential", 1000)
 const WARMUP = flag("warmup", 0)
 /** Writes this client sends to a stub server before any system is measured (`warmClient`). */
 const CLIENT_WARMUP = flag("client-warmup", 5000)
+/** Rounds of each system; with --compare, in ABBA order (`main`). */
+const ROUNDS = flag("rounds", args.includes("--compare") ? 2 : 1)
 const EVENTS = !args.includes("--no-events")
 const KEEP = args.includes("--keep")
 const FAILOVER = !args.includes("--no-failover")
@@ -565,21 +568,30 @@ const benchZookeeper = async (): Promise<Result> => {
   }
 }
 
-const table = (columns: ReadonlyArray<readonly [string, Result]>): string => {
+/** A cell's figure over the rounds: their mean, then each round's, when there were several. */
+const overRounds = (rs: ReadonlyArray<Result>, figure: (r: Result) => number, show: (x: number) => string, unit = ""): string => {
+  const all = rs.map(figure)
+  const mean = all.reduce((a, b) => a + b, 0) / all.length
+  return all.length === 1 ? `${show(mean)}${unit}` : `${show(mean)}${unit} (${all.map(show).join(" / ")})`
+}
+
+const table = (columns: ReadonlyArray<readonly [string, ReadonlyArray<Result>]>): string => {
   const int = (x: number) => Math.round(x).toLocaleString("en-US")
+  // Latency percentiles over every round's samples together.
+  const merged = (rs: ReadonlyArray<Result>, pick: (r: Result) => ReadonlyArray<number>) => rs.flatMap(pick).sort((a, b) => a - b)
   const rows: Array<[string, ...string[]]> = [
-    ["throughput (writes/s)", ...columns.map(([, r]) => `${int(r.throughput)} (${r.seconds.toFixed(2)} s)`)],
-    ["latency under load p50 / p99", ...columns.map(([, r]) => `${ms(percentile(r.load, 50))} / ${ms(percentile(r.load, 99))}`)],
-    ["sequential latency p50 / p99", ...columns.map(([, r]) => `${ms(percentile(r.seq, 50))} / ${ms(percentile(r.seq, 99))}`)],
+    ["throughput (writes/s)", ...columns.map(([, rs]) => overRounds(rs, (r) => r.throughput, int))],
+    ["latency under load p50 / p99", ...columns.map(([, rs]) => `${ms(percentile(merged(rs, (r) => r.load), 50))} / ${ms(percentile(merged(rs, (r) => r.load), 99))}`)],
+    ["sequential latency p50 / p99", ...columns.map(([, rs]) => `${ms(percentile(merged(rs, (r) => r.seq), 50))} / ${ms(percentile(merged(rs, (r) => r.seq), 99))}`)],
     [
       "failover (kill -9 leader → next ack)",
-      ...columns.map(([, r]) => (FAILOVER ? `${r.failoverMs.toFixed(0)} ms (${r.leader} → ${r.newLeader})` : "skipped")),
+      ...columns.map(([, rs]) => (FAILOVER ? rs.map((r) => `${r.failoverMs.toFixed(0)} ms (${r.leader} → ${r.newLeader})`).join(", ") : "skipped")),
     ],
     [
       "CPU per write: servers / client",
-      ...columns.map(([, r]) => `${int((r.serverCpu / WRITES) * 1e6)} µs / ${int((r.clientCpu / WRITES) * 1e6)} µs`),
+      ...columns.map(([, rs]) => `${overRounds(rs, (r) => (r.serverCpu / WRITES) * 1e6, int, " µs")} / ${overRounds(rs, (r) => (r.clientCpu / WRITES) * 1e6, int, " µs")}`),
     ],
-    ["failed requests", ...columns.map(([, r]) => String(r.failed))],
+    ["failed requests", ...columns.map(([, rs]) => String(rs.reduce((a, r) => a + r.failed, 0)))],
   ]
   const all: Array<ReadonlyArray<string>> = [["", ...columns.map(([name]) => name)], ...rows]
   const widths = all[0]!.map((_, c) => Math.max(...all.map((row) => (row[c] ?? "").length)))
@@ -643,15 +655,34 @@ const main = async (): Promise<void> => {
     }
   }
   await warmClient()
-  const columns: Array<readonly [string, Result]> = []
-  if (RAFT) columns.push(["quorum raft", await benchQuorum()])
-  if (RAFT && COMPARE) columns.push([`etcd ${version}`, await benchEtcd()])
-  if (ZAB) columns.push(["quorum zab", await benchZab()])
-  if (ZAB && COMPARE) columns.push([`zookeeper ${zookeeperVersion()}`, await benchZookeeper()])
+  const columns: Array<readonly [string, Result[]]> = []
+  /**
+   * Each system `ROUNDS` times, a fresh cluster each time. Compared systems alternate in ABBA order (ours, the
+   * other, the other, ours, …): this machine's speed drifts within minutes, and a drift that favoured whichever
+   * ran second moved single comparisons by 10-20 %; ABBA cancels a steady drift.
+   */
+  const compared = async (ours: readonly [string, () => Promise<Result>], other: readonly [string, () => Promise<Result>] | undefined) => {
+    const a: Result[] = []
+    const b: Result[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      if (other !== undefined && round % 2 === 1) {
+        b.push(await other[1]())
+        a.push(await ours[1]())
+      } else {
+        a.push(await ours[1]())
+        if (other !== undefined) b.push(await other[1]())
+      }
+    }
+    columns.push([ours[0], a])
+    if (other !== undefined) columns.push([other[0], b])
+  }
+  if (RAFT) await compared(["quorum raft", benchQuorum], COMPARE ? [`etcd ${version}`, benchEtcd] : undefined)
+  if (ZAB) await compared(["quorum zab", benchZab], COMPARE ? [`zookeeper ${zookeeperVersion()}`, benchZookeeper] : undefined)
 
   const out = [
     "",
     `3-node clusters on loopback, ${os.cpus().length} cores; ${WRITES.toLocaleString("en-US")} writes of 128-byte values, ${INFLIGHT} in flight, to the leader${WARMUP > 0 ? ` after ${WARMUP.toLocaleString("en-US")} unmeasured warm-up writes` : ""}; ${SEQUENTIAL} sequential writes`,
+    ...(ROUNDS > 1 ? [`rounds: ${ROUNDS} of each system, a fresh cluster each${COMPARE ? ", compared systems in ABBA order" : ""}; throughput and CPU are their mean (each round's in brackets), latencies over all rounds' samples`] : []),
     `client: one Node.js process for every system${CLIENT_WARMUP > 0 ? `, warmed up first with ${CLIENT_WARMUP.toLocaleString("en-US")} writes to a stub server (no system gets a warm client the other lacks)` : ", not warmed up (the first system measured pays for its JIT)"}`,
     ...(RAFT ? ["raft/etcd: etcd v2 keys API, PUT /v2/keys/<k> value=…"] : []),
     ...(ZAB ? ["zab/zookeeper: create /<k> (setData once it exists) — znode HTTP API for quorum zab, node-zookeeper-client for ZooKeeper"] : []),
@@ -667,8 +698,8 @@ const main = async (): Promise<void> => {
       ].join("; "),
     table(columns),
   ]
-  for (const [name, r] of columns)
-    if (r.startLeader !== r.leader) out.push(`${name}: leadership moved during the run (${r.startLeader} at the start, ${r.leader} at the kill)`)
+  for (const [name, rs] of columns)
+    for (const r of rs) if (r.startLeader !== r.leader) out.push(`${name}: leadership moved during a run (${r.startLeader} at the start, ${r.leader} at the kill)`)
   // node-zookeeper-client keeps a closed session's reconnect timer to a killed server alive: end here.
   process.stdout.write(`${out.join("\n")}\n`, () => process.exit(0))
 }
