@@ -13,8 +13,8 @@
  * order; a long poll holds the answers behind it, as HTTP/1.1 requires), HEAD (headers only). A request whose
  * body is over `maxBodyBytes` is read to its end and handed over with `body` undefined. Anything malformed —
  * a bad request line or header, a header section over 16 KiB, conflicting lengths, a transfer coding other than
- * chunked — is answered 400 / 431 / 501 and the connection closed; so is a connection idle past `idleMs`
- * between requests.
+ * chunked — is answered 400 / 431 / 501 and the connection closed; a request head still incomplete `headMs`
+ * after its first byte gets 408 and is closed; a connection idle past `idleMs` between requests is closed.
  */
 import * as http from "node:http"
 import * as net from "node:net"
@@ -46,6 +46,8 @@ export interface ApiServerOptions {
   readonly maxBodyBytes: number
   /** A connection with no request under way is closed after this long. */
   readonly idleMs: number
+  /** A request's head (line and headers) must arrive within this long of its first byte (default 60 s). */
+  readonly headMs?: number
   readonly handle: ApiHandler
   /** A handler threw (or rejected): log it and answer, if the response is still open. */
   readonly failed: (req: ApiRequest, res: ApiResponse, error: unknown) => void
@@ -218,6 +220,8 @@ class Connection {
   /** Chunked bodies: bytes left in the current chunk, or -1 between chunks; "trailers" after the last. */
   private chunkLeft: number | "trailers" = -1
   private continued = false
+  /** When the first byte of the request head being read arrived. */
+  private headStartedAt = 0
   private readonly exchanges: Exchange[] = []
   private closing = false
 
@@ -253,11 +257,16 @@ class Connection {
   /** Consumes what it can of the buffer; true when it finished a request and more may follow. */
   private step(): boolean {
     if (this.head === undefined) {
+      if (this.buf.length === 0) return false
+      if (this.headStartedAt === 0) this.headStartedAt = Date.now()
       const end = this.buf.indexOf(CRLF2)
       if (end < 0) {
         if (this.buf.length > MAX_HEADER_BYTES) throw new BadRequest(431, "header section too large")
+        // A client trickling a head byte by byte keeps the connection from idling out: it gets a deadline.
+        if (Date.now() - this.headStartedAt > (this.options.headMs ?? 60_000)) throw new BadRequest(408, "request head too slow")
         return false
       }
+      this.headStartedAt = 0
       if (end > MAX_HEADER_BYTES) throw new BadRequest(431, "header section too large")
       // Blank lines before a request line are allowed (RFC 9112 §2.2).
       let text = this.buf.toString("latin1", 0, end)

@@ -154,6 +154,27 @@ describe("the API server", () => {
     expect(statuses(await raw(["GET /still HTTP/1.1\r\n\r\n"]))).toEqual([200])
   })
 
+  it("closes a connection whose request head trickles in past the deadline", async () => {
+    const slow = new ApiServer({ maxBodyBytes: 10, idleMs: 30_000, headMs: 100, failed: () => {}, handle: async (_req, res) => res.send(200, {}, "ok") })
+    await slow.listen(0, "127.0.0.1")
+    try {
+      const s = net.connect(slow.port, "127.0.0.1")
+      let out = ""
+      s.on("data", (c) => (out += c.toString()))
+      const closed = new Promise((r) => s.on("close", r))
+      await new Promise((r) => s.on("connect", r))
+      for (const c of "GET /slow HTTP/1.1\r\nX: 1") {
+        if (s.destroyed) break
+        s.write(c)
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      await closed
+      expect(statuses(out)).toEqual([408])
+    } finally {
+      await slow.close()
+    }
+  })
+
   it("tells a handler when its client goes away, and answers a handler's failure", async () => {
     await raw(["GET /w?hang HTTP/1.1\r\n\r\n"], 100)
     await new Promise((r) => setTimeout(r, 20))
