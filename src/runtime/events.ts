@@ -94,12 +94,19 @@ export class MemoryEvents implements EventSink {
  */
 export const FLUSH_MS = 10
 
+/** Bytes of lines gathered before they are written (the file gets them in writes of at most this). */
+const CHUNK_BYTES = 256 * 1024
+
 export class FileEvents implements EventSink {
-  private buffer: string[] = []
-  private bytes = 0
+  /**
+   * Lines are encoded into this off-heap buffer as they come, not kept as strings until the flush: a loaded
+   * leader's lines (whole AppendEntries, client batches) then die young instead of surviving scavenges.
+   */
+  private chunk = Buffer.allocUnsafe(CHUNK_BYTES)
+  private used = 0
   private scheduled = false
   private stream: fs.WriteStream
-  /** Bytes in the current file (characters, close enough for a limit), its checkpoint line left out. */
+  /** Bytes in the current file, its checkpoint line left out. */
   private size: number
   /** The next line is a rotation's checkpoint: the file's base, which can be as large as the node's state. */
   private baseLine = false
@@ -115,7 +122,8 @@ export class FileEvents implements EventSink {
   }
 
   private open(): fs.WriteStream {
-    const stream = fs.createWriteStream(this.file, { flags: "a" })
+    // Opened now, not when the stream gets to it: a rotation renames the file, which must exist by then.
+    const stream = fs.createWriteStream(this.file, { fd: fs.openSync(this.file, "a") })
     stream.on("error", (e) => process.stderr.write(`events log ${this.file}: ${e.message}\n`))
     return stream
   }
@@ -135,23 +143,38 @@ export class FileEvents implements EventSink {
   }
 
   line(json: string): void {
-    this.buffer.push(json)
+    let bytes: number
+    // A UTF-16 unit is at most 3 bytes of UTF-8: a line that may not fit goes after what is gathered.
+    if (json.length * 3 + 1 > CHUNK_BYTES - this.used) {
+      this.flush()
+      if (json.length * 3 + 1 > CHUNK_BYTES) {
+        const text = json + "\n"
+        bytes = Buffer.byteLength(text)
+        this.stream.write(text)
+      } else bytes = this.append(json)
+    } else bytes = this.append(json)
     if (this.baseLine) this.baseLine = false
-    else this.size += json.length + 1
-    this.bytes += json.length + 1
-    if (this.bytes > 256 * 1024) this.flush()
-    else if (!this.scheduled) {
+    else this.size += bytes
+    if (this.used > 0 && !this.scheduled) {
       this.scheduled = true
       setTimeout(() => this.flush(), FLUSH_MS).unref()
     }
   }
 
+  private append(json: string): number {
+    const n = this.chunk.write(json, this.used) + 1
+    this.used += n - 1
+    this.chunk[this.used++] = 10
+    return n
+  }
+
   private flush(): void {
     this.scheduled = false
-    if (this.buffer.length === 0) return
-    this.stream.write(this.buffer.join("\n") + "\n")
-    this.buffer = []
-    this.bytes = 0
+    if (this.used === 0) return
+    // The stream keeps the slice until it is written: later lines go to a fresh chunk.
+    this.stream.write(this.chunk.subarray(0, this.used))
+    this.chunk = Buffer.allocUnsafe(CHUNK_BYTES)
+    this.used = 0
   }
 
   close(): Promise<void> {
