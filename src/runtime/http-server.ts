@@ -80,6 +80,8 @@ class Exchange implements ApiResponse {
     private readonly conn: Connection,
     readonly head: boolean,
     readonly close: boolean,
+    /** What a kept-alive answer says about the connection: a client's pool then drops it before we close it. */
+    private readonly keepAlive: string,
   ) {}
 
   get done(): boolean {
@@ -100,7 +102,7 @@ class Exchange implements ApiResponse {
         head += `${name}: ${text}\r\n`
       }
     }
-    head += `content-length: ${bytes}\r\ndate: ${httpDate()}\r\n${this.close ? "connection: close\r\n" : ""}\r\n`
+    head += `content-length: ${bytes}\r\ndate: ${httpDate()}\r\n${this.close ? "connection: close\r\n" : this.keepAlive}\r\n`
     this.finished = true
     this.aborts = undefined
     if (this.head) this.text = head
@@ -224,11 +226,18 @@ class Connection {
   private headStartedAt = 0
   private readonly exchanges: Exchange[] = []
   private closing = false
+  /**
+   * Announces the idle timeout (as node:http does): Node's agent, which followers forward writes with, then
+   * retires a pooled connection a second before this server would close it, instead of racing the close with a
+   * write whose outcome it could not tell.
+   */
+  private readonly keepAlive: string
 
   constructor(
     private readonly socket: net.Socket,
     private readonly options: ApiServerOptions,
   ) {
+    this.keepAlive = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(options.idleMs / 1000)}\r\n`
     socket.setNoDelay(true)
     socket.setTimeout(options.idleMs)
     socket.on("timeout", () => {
@@ -347,7 +356,7 @@ class Connection {
   }
 
   private dispatch(head: Head, body: string | undefined): void {
-    const exchange = new Exchange(this, head.method === "HEAD", head.close)
+    const exchange = new Exchange(this, head.method === "HEAD", head.close, this.keepAlive)
     this.exchanges.push(exchange)
     this.socket.setTimeout(0)
     const req: ApiRequest = { method: head.method, url: head.url, headers: head.headers, body }

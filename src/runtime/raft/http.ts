@@ -69,7 +69,12 @@ export const entryWireBytes = (command: Command): number => {
 export class EtcdHttpApi {
   private server: ApiServer | undefined
   private readonly log: Logger
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
+  /**
+   * Forwards to the leader. With a timeout of its own, Node's agent takes the idle timeout the leader's answers
+   * announce (http-server.ts) and drops a pooled connection before the leader closes it, rather than sending a
+   * write down a connection being closed (an outcome it could not tell). Each request sets its own timeout.
+   */
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 60_000 })
   readonly startedAt = new Date().toISOString()
 
   constructor(private readonly options: HttpApiOptions) {
