@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { nodeId } from "../../spec/kernel/protocol.ts"
+import { ELECTION } from "../../spec/raft/rules.ts"
 import { stateDigest } from "../../src/runtime/digest.ts"
 import type { Result } from "../../src/runtime/raft/kv.ts"
 import { NotLeaderError } from "../../src/runtime/raft/raft-node.ts"
@@ -218,6 +219,25 @@ describe("NodeHost on a simulated network", () => {
     await c.until(() => back.kv.get("/b").ok, "the restarted node applying /b")
     expect(okValue(back.kv.get("/a"))).toBe("1")
     expect(back.state.currentTerm).toBe(next.state.currentTerm)
+  })
+
+  it("a follower that refuses a candidate with a shorter log stands at once, not a whole timeout later", async () => {
+    const c = new SimCluster({ seed: 5 })
+    await c.startAll()
+    await c.until(() => c.leaders().length === 1, "a leader")
+    const leader = c.leaders()[0]!
+    const [behind, ahead] = c.ids.filter((id) => id !== leader.id).map((id) => c.node(id))
+    // `behind` misses the last write; then the leader dies.
+    c.net.partition(leader.id, behind!.id)
+    expect(await c.drive(leader.propose({ _tag: "set", key: "/x", value: "1" }))).toMatchObject({ ok: true })
+    c.crash(leader.id)
+    const from = c.clock.now()
+    behind!.host.fireTimerNow(ELECTION)
+    await c.until(() => ahead!.isLeader, "the follower with the longer log leading")
+    // Far sooner than any election timeout of its own (300-600 ms after the last heartbeat).
+    expect(c.clock.now() - from).toBeLessThan(50)
+    await c.until(() => ahead!.kv.get("/x").ok, "the acknowledged write applied under the new leader")
+    expect(okValue(ahead!.kv.get("/x"))).toBe("1")
   })
 
   it("linearizable reads: the leader confirms leadership with a probe round; followers refuse", async () => {

@@ -406,6 +406,11 @@ export class RaftNode {
         this.host.postponeTimer(ELECTION)
       } else if (m._tag === "RequestVote" && after.votedFor === event.from && before.votedFor !== event.from) {
         this.host.postponeTimer(ELECTION)
+      } else if (m._tag === "RequestVote" && after.role === "Follower" && after.currentTerm > before.currentTerm && after.votedFor === null) {
+        // A candidate of a new term was refused: its log is behind ours, so it cannot win with our vote.
+        // Standing now — an election timeout fired early, which the model allows at any moment — instead of
+        // waiting out a whole timeout of our own (a failover took 912 ms that way; README, "Benchmark").
+        this.host.fireTimerNow(ELECTION)
       } else if (m._tag === "AppendEntriesResponse") {
         const o = this.outstanding.get(event.from)
         if (o !== undefined && o.count > 0) o.count--
