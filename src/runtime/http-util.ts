@@ -2,7 +2,7 @@
  * What the client APIs of every protocol's nodes (etcd v2 for Raft, znodes for ZAB) do alike: parse a request
  * target as a path, forward to the leader only, listen and close (http-server.ts).
  */
-import type * as http from "node:http"
+import * as http from "node:http"
 import { ApiServer, type ApiHandler, type ApiRequest, type ApiResponse } from "./http-server.ts"
 
 /**
@@ -27,6 +27,14 @@ export const forwardUrl = (target: string | undefined, leaderUrl: string): URL =
   out.search = u?.search ?? ""
   return out
 }
+
+/**
+ * The agent a node forwards client requests to the leader with. With a timeout of its own, Node's agent takes
+ * the idle timeout the leader's answers announce (http-server.ts) and drops a pooled connection before the
+ * leader closes it, rather than sending a write down a connection being closed (an outcome it could not tell).
+ * Each forwarded request sets its own timeout.
+ */
+export const forwardingAgent = (): http.Agent => new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 60_000 })
 
 /**
  * Starts a client API's server on host:port (rejects if the port cannot be bound). Watches are long polls, so

@@ -17,7 +17,7 @@
 import * as http from "node:http"
 import type { NodeId } from "../../../spec/kernel/protocol.ts"
 import { silentLogger, type Logger } from "../host.ts"
-import { closeServer, forwardUrl, requestUrl, startApiServer } from "../http-util.ts"
+import { closeServer, forwardingAgent, forwardUrl, requestUrl, startApiServer } from "../http-util.ts"
 import type { ApiRequest, ApiResponse, ApiServer, ResponseHeaders } from "../http-server.ts"
 import { MAX_ENTRY_WIRE_BYTES } from "./config.ts"
 import { cleanKey, etcdError, statusOf, type Command, type EtcdError, type EventJson, type Result } from "./kv.ts"
@@ -69,12 +69,7 @@ export const entryWireBytes = (command: Command): number => {
 export class EtcdHttpApi {
   private server: ApiServer | undefined
   private readonly log: Logger
-  /**
-   * Forwards to the leader. With a timeout of its own, Node's agent takes the idle timeout the leader's answers
-   * announce (http-server.ts) and drops a pooled connection before the leader closes it, rather than sending a
-   * write down a connection being closed (an outcome it could not tell). Each request sets its own timeout.
-   */
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 60_000 })
+  private readonly agent = forwardingAgent()
   readonly startedAt = new Date().toISOString()
 
   constructor(private readonly options: HttpApiOptions) {

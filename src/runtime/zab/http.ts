@@ -19,7 +19,7 @@
 import { Schema } from "effect"
 import * as http from "node:http"
 import { silentLogger, type Logger } from "../host.ts"
-import { closeServer, forwardUrl, requestUrl, startApiServer } from "../http-util.ts"
+import { closeServer, forwardingAgent, forwardUrl, requestUrl, startApiServer } from "../http-util.ts"
 import type { ApiRequest, ApiResponse, ApiServer, ResponseHeaders } from "../http-server.ts"
 import { ErrorCodes, validatePath, type ApplyResult, type Op, type ZkError } from "./datatree.ts"
 import { NotLeaderError, RequestFailed, type ZabPeer } from "./zab-node.ts"
@@ -64,12 +64,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export class ZabHttpApi {
   private server: ApiServer | undefined
   private readonly log: Logger
-  /**
-   * Forwards to the leader. With a timeout of its own, Node's agent takes the idle timeout the leader's answers
-   * announce (http-server.ts) and drops a pooled connection before the leader closes it, rather than sending a
-   * write down a connection being closed (an outcome it could not tell). Each request sets its own timeout.
-   */
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 60_000 })
+  private readonly agent = forwardingAgent()
 
   constructor(private readonly options: ZabHttpOptions) {
     this.log = options.logger ?? silentLogger
