@@ -18,6 +18,7 @@ import type { NodeId } from "../../spec/kernel/protocol.ts"
 import { encodeFrame, FrameDecoder, FrameError, FrameKind, MAX_PEER_FRAME_BYTES, parseJsonPayload, type Frame } from "./frame.ts"
 import { silentLogger, type Logger } from "./host.ts"
 import { Control, Hello, type PeerInfo, type Transport, type TransportHandlers } from "./transport.ts"
+import { plainEncoder } from "./codec.ts"
 
 export interface Address {
   readonly host: string
@@ -38,7 +39,7 @@ export interface TcpTransportOptions<M> {
 
 const decodeHello = Schema.decodeUnknownSync(Hello)
 const decodeControl = Schema.decodeUnknownSync(Control)
-const encodeControl = Schema.encodeUnknownSync(Control)
+const encodeControl = plainEncoder(Control)
 
 interface Conn {
   readonly socket: net.Socket

@@ -10,7 +10,9 @@ import { Instance, type World } from "../../checker/world.ts"
 import type { AnyProtocol } from "../../spec/kernel/protocol.ts"
 import { raft } from "../../spec/raft/index.ts"
 import { zab } from "../../spec/zab/index.ts"
+import { Txn } from "../../spec/zab/schema.ts"
 import { encodesAsItself, plainEncoder } from "../../src/runtime/codec.ts"
+import { Control } from "../../src/runtime/transport.ts"
 
 /** The messages and durable values of the first `limit` worlds a breadth-first search reaches. */
 const reachedValues = (protocol: AnyProtocol, model: string, limit: number) => {
@@ -44,6 +46,9 @@ describe("plainEncoder", () => {
     it(`${protocol.name}: every schema the runtime encodes is the identity, and agrees with Effect's encoder on reached values`, () => {
       const { message, durable, clientRequest } = protocol.schemas
       for (const s of [message, durable, clientRequest]) expect(encodesAsItself(s.ast)).toBe(true)
+      // The peer transport's control frames and ZAB's txn log records use it too.
+      expect(encodesAsItself(Control.ast)).toBe(true)
+      expect(encodesAsItself(Txn.ast)).toBe(true)
       const { messages, disks } = reachedValues(protocol, model, 3000)
       expect(messages.length).toBeGreaterThan(100)
       expect(disks.length).toBeGreaterThan(100)

@@ -45,6 +45,7 @@ import {
   type DurableStore,
   type StorageLogger,
 } from "../storage.ts"
+import { plainEncoder } from "../codec.ts"
 
 const VERSION_DIR = "version-2"
 const LOG = /^log\.([0-9a-f]+)$/
@@ -54,7 +55,7 @@ const SEGMENT_BYTES = 64 * 1024 * 1024
 
 const hex = (zxid: number): string => zxid.toString(16)
 const decodeTxn = Schema.decodeUnknownSync(Txn)
-const encodeTxn = Schema.encodeUnknownSync(Txn)
+const encodeTxn = plainEncoder(Txn)
 const SnapHeader = Schema.Struct({ zxid: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), count: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)) })
 const decodeSnapHeader = Schema.decodeUnknownSync(SnapHeader)
 const decodeSnapshot = Schema.decodeUnknownSync(Snapshot)
