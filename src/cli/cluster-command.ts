@@ -17,10 +17,10 @@ import { ExitCode } from "./exit-codes.ts"
 import { runtimeFlags } from "../runtime/raft/config.ts"
 import { coalesceMsFlag, eventsDigestMsFlag, eventsRotateMbFlag, raftVariantFlag, snapshotEveryFlag } from "./node-command.ts"
 import { canColor } from "./render.ts"
+import { UsageError } from "./resolve.ts"
 
 /** The Node.js flag `quorum cluster` starts its nodes with (see `launch`). */
 const CO_LOCATED_NODE_FLAG = "--v8-pool-size=1"
-import { UsageError } from "./resolve.ts"
 
 export interface ClusterCommandOptions {
   readonly protocol: string

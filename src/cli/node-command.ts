@@ -70,6 +70,11 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
   }
   const seed = o.seed ?? freshSeed()
   const coalesceMs = o.coalesceMs ?? raftTimings.coalesceMs
+  const eventLog = {
+    events: o.events,
+    ...(o.eventsRotateMb === undefined ? {} : { eventsRotateBytes: o.eventsRotateMb * 2 ** 20 }),
+    ...(o.eventsDigestMs === undefined ? {} : { eventsDigestMs: o.eventsDigestMs }),
+  }
   let server: { stop(): Promise<void> }
   try {
     server = o.protocol === "zab" ? await startZabServer({
@@ -80,9 +85,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       dir: o.dir,
       seed,
       timings: { ...zabTimings, heartbeatMs: o.heartbeatMs, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) },
-      events: o.events,
-      ...(o.eventsRotateMb === undefined ? {} : { eventsRotateBytes: o.eventsRotateMb * 2 ** 20 }),
-      ...(o.eventsDigestMs === undefined ? {} : { eventsDigestMs: o.eventsDigestMs }),
+      ...eventLog,
       logger: log,
     }) : await startRaftServer({
       id: nodeId(o.id),
@@ -95,9 +98,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       ...(o.variant === undefined ? {} : { variant: o.variant }),
       ...(o.snapshotEvery === undefined ? {} : { snapshotEvery: o.snapshotEvery }),
       timings: { electionMs: o.electionMs, heartbeatMs: o.heartbeatMs, coalesceMs },
-      events: o.events,
-      ...(o.eventsRotateMb === undefined ? {} : { eventsRotateBytes: o.eventsRotateMb * 2 ** 20 }),
-      ...(o.eventsDigestMs === undefined ? {} : { eventsDigestMs: o.eventsDigestMs }),
+      ...eventLog,
       logger: log,
     })
   } catch (e) {
