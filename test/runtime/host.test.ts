@@ -203,6 +203,26 @@ describe("NodeHost on a simulated network", () => {
     expect((await run(3, 1, 20)).ms).toBe((await run(0, 1, 20)).ms)
   })
 
+  it("coalescing: a lone writer right after a burst waits out the coalescing timer once, not on every write", async () => {
+    const sequentialAfterBurst = async (coalesceMs: number) => {
+      const c = new SimCluster({ seed: 21, timings: { electionMs: 300, heartbeatMs: 50, coalesceMs } })
+      await c.startAll()
+      await c.until(() => c.leaders().length === 1 && c.leaders()[0]!.kv.index >= 1, "a leader with its no-op applied")
+      const leader = c.leaders()[0]!
+      await c.drive(Promise.all(Array.from({ length: 32 }, (_, w) => leader.propose({ _tag: "set", key: `/burst${w}`, value: "x" }))))
+      const started = c.clock.now()
+      await c.drive(
+        (async () => {
+          for (let i = 0; i < 20; i++) expect((await leader.propose({ _tag: "set", key: "/lone", value: `${i}` }))?.ok).toBe(true)
+        })(),
+      )
+      return c.clock.now() - started
+    }
+    const eager = await sequentialAfterBurst(0)
+    // The burst's peak (32 writers) is remembered for 100 ms; 20 writes of a few ms each fall inside it.
+    expect(await sequentialAfterBurst(5)).toBeLessThanOrEqual(eager + 5 + 1)
+  })
+
   it("a crashed leader is replaced, acknowledged writes survive, and the restarted node catches up", async () => {
     const c = new SimCluster({ seed: 5 })
     await c.startAll()

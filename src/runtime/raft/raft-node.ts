@@ -607,6 +607,10 @@ export class RaftNode {
   private coalescingRanOut(wait: { expired: boolean }): void {
     if (this.coalescing !== wait) return
     wait.expired = true
+    // The message did not fill: fewer clients write now than the remembered peak, so the peak is forgotten —
+    // else a lone writer after a burst waited out this timer on every write for the rest of the window.
+    this.concurrency = this.proposals.size + this.batch.length + this.submitting
+    this.concurrencyAt = this.clock.now()
     if (this.batch.length > 0 && !this.host.appending) this.submitBatch()
     if (this.isLeader) this.maybeKick(this.state)
     this.endCoalescing()
