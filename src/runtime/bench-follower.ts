@@ -8,6 +8,7 @@
  * The fit `CPU per message = fixed + per entry × size` is why a busy leader fills its messages before sending
  * (raft-node.ts, `maybeKick`): the fixed part — a step, an fdatasync'd append, socket calls — is most of a
  * small message's cost. Isolated from the rest of a cluster, so the figures do not depend on what else runs.
+ * `QUORUM_NODE_FLAGS="--cpu-prof --cpu-prof-dir=D"` profiles the follower (it is stopped cleanly to write it).
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -117,7 +118,8 @@ const measure = async (size: number): Promise<Measured> => {
     return { size, messages, cpuPerMessageUs: (cpu / messages) * 1e6, cpuPerEntryUs: (cpu / entries) * 1e6, entriesPerSecond: entries / seconds }
   } finally {
     sock?.destroy()
-    node.kill("SIGKILL")
+    // A clean stop, so that QUORUM_NODE_FLAGS="--cpu-prof" gets its profile written.
+    node.kill("SIGTERM")
     await new Promise((r) => (node.exitCode !== null || node.signalCode !== null ? r(undefined) : node.once("exit", r)))
     fs.rmSync(dir, { recursive: true, force: true })
   }
