@@ -11,7 +11,7 @@
 import { Schema } from "effect"
 import { canonical } from "../../checker/canonical.ts"
 import { makeContext, nodeId, type AnyProtocol, type Event, type NodeId, type Step } from "../../spec/kernel/protocol.ts"
-import { stateDigest } from "./digest.ts"
+import { DigestCache, stateDigest } from "./digest.ts"
 import { isStartLine } from "./events.ts"
 
 export interface NodeConformance {
@@ -102,13 +102,14 @@ export const validateEvents = (input: ConformanceInput): ConformanceReport => {
     let sends = 0
     /** Sends the spec asked for and the node has not logged yet (they leave after their persist). */
     let expectedSends = new Bag()
+    const digestCache = new DigestCache()
     const fail = (k: number, why: string) => problems.push(`${id} event ${k + 1}: ${why}`)
     const takeStep = (k: number, line: Line, step: Step<unknown, unknown, unknown, unknown>, what: string): void => {
       steps++
       state = step.state
       if (line.digest !== undefined) {
         digests++
-        const digest = stateDigest(step.state)
+        const digest = stateDigest(step.state, digestCache)
         if (line.digest !== digest) fail(k, `${what} leads the spec to a state with digest ${digest}, the node logged ${String(line.digest)}`)
       }
       const persisted = line.persist === true
@@ -143,9 +144,9 @@ export const validateEvents = (input: ConformanceInput): ConformanceReport => {
           case "checkpoint": {
             // A rotated log starts here: the node's state and the sends still held. After earlier lines it must
             // also be the state they led to.
-            const digest = stateDigest(line.state)
+            const digest = stateDigest(line.state, digestCache)
             if (line.digest !== digest) fail(k, `the checkpoint's state has digest ${digest}, the node logged ${String(line.digest)}`)
-            if (up && stateDigest(state) !== digest) fail(k, "the checkpoint's state is not the state the events before it led to")
+            if (up && stateDigest(state, digestCache) !== digest) fail(k, "the checkpoint's state is not the state the events before it led to")
             up = true
             state = line.state
             expectedSends = new Bag()

@@ -11,9 +11,8 @@
  * a per-element hash cost each node about as much as the rest of its event log. For small states this is
  * exactly the checker's fingerprint of the state. The full blocks are cached per array and reused by the next
  * array of that field while it shares their elements (the spec appends by copying, so entries keep their
- * identity): a digest costs the new full blocks, the tail, and one identity scan of the shared prefix. Nodes
- * sharing a process keep their own bases (`lastByField`): with one base per field, three simulated nodes
- * hashed one another's whole logs on every digest (an in-process cluster: 141 against 38 µs of CPU per write).
+ * identity): a digest costs the new full blocks, the tail, and one identity scan of the shared prefix (per
+ * node: `DigestCache`).
  *
  * Likewise every string longer than `LONG_STRING` characters in such a field (Raft's `snapshot.data`, a whole
  * key space) is replaced by `{"@len": n, "@sha1": the first 16 hex digits of SHA-1(string)}`, remembered for
@@ -41,36 +40,27 @@ interface Chain {
   readonly h: string
 }
 
-/**
- * The last chains computed per field name, newest first, as bases for the next array of that field. Several:
- * nodes sharing a process (simulations, tests) take turns, and one node's log is no base for another's.
- */
-const lastByField = new Map<string, Chain[]>()
-// Three simulated nodes and a spare; each keeps an old log alive, so not many more.
-const BASES_PER_FIELD = 4
 const byArray = new WeakMap<ReadonlyArray<unknown>, Chain>()
 
-/** The remembered chain whose array starts with the same element as `arr`, else the newest. */
-const baseFor = (field: string, arr: ReadonlyArray<unknown>): Chain | undefined => {
-  const bases = lastByField.get(field)
-  if (bases === undefined || bases.length === 0) return undefined
-  const i = bases.findIndex((b) => b.arr.length > 0 && b.arr[0] === arr[0])
-  return bases[i < 0 ? 0 : i]
+/**
+ * What one node's digests remember to reuse: its last chain per field, as the base for that field's next array,
+ * and its last long string per field. Each host keeps its own: with one cache per process, nodes sharing it
+ * (simulations, tests, `bench:inprocess`) hashed one another's whole logs on every digest (141 against 38 µs
+ * of CPU per write for three in-process nodes).
+ */
+export class DigestCache {
+  readonly chains = new Map<string, Chain>()
+  readonly strings = new Map<string, { readonly text: string; readonly view: unknown }>()
 }
 
-const remember = (field: string, chain: Chain, replacing: Chain | undefined): void => {
-  const bases = lastByField.get(field) ?? []
-  const kept = bases.filter((b) => b !== replacing)
-  kept.unshift(chain)
-  if (kept.length > BASES_PER_FIELD) kept.length = BASES_PER_FIELD
-  lastByField.set(field, kept)
-}
+/** For digests taken outside a node (tests, one-off checks). */
+const sharedCache = new DigestCache()
 
-const chainOf = (field: string, arr: ReadonlyArray<unknown>): string => {
+const chainOf = (cache: DigestCache, field: string, arr: ReadonlyArray<unknown>): string => {
   const hit = byArray.get(arr)
   if (hit !== undefined) return hit.h
   const full = Math.floor(arr.length / CHAIN_BLOCK)
-  const base = baseFor(field, arr)
+  const base = cache.chains.get(field)
   let reused = 0
   let blocks: string[]
   if (base !== undefined) {
@@ -89,35 +79,31 @@ const chainOf = (field: string, arr: ReadonlyArray<unknown>): string => {
   const h = arr.length === full * CHAIN_BLOCK ? c : sha16(c + canonical(arr.slice(full * CHAIN_BLOCK)))
   const entry: Chain = { arr, blocks, full, h }
   byArray.set(arr, entry)
-  // The new chain takes its base's place only when it grew from it: another node's chain stays a base.
-  remember(field, entry, reused > 0 ? base : undefined)
+  cache.chains.set(field, entry)
   return h
 }
 
-const lastString = new Map<string, { readonly text: string; readonly view: unknown }>()
-
-const stringView = (field: string, text: string): unknown => {
-  const hit = lastString.get(field)
+const stringView = (cache: DigestCache, field: string, text: string): unknown => {
+  const hit = cache.strings.get(field)
   // Comparing the very same string is a pointer comparison; a different one of equal length is rare.
-  // One per field (not one per node, as the chains): older snapshots, megabytes each, are not kept alive.
   if (hit !== undefined && hit.text === text) return hit.view
   const view = { "@len": text.length, "@sha1": hash("sha1", text, "hex").slice(0, 16) }
-  lastString.set(field, { text, view })
+  cache.strings.set(field, { text, view })
   return view
 }
 
 /** `s'` of the definition above. */
-export const digestView = (state: unknown): unknown => {
+export const digestView = (state: unknown, cache: DigestCache = sharedCache): unknown => {
   if (typeof state !== "object" || state === null || Array.isArray(state)) return state
   let out: Record<string, unknown> | undefined
   for (const [field, v] of Object.entries(state)) {
     if (Array.isArray(v)) {
       if (v.length <= LONG_ARRAY) continue
       out ??= { ...(state as Record<string, unknown>) }
-      out[field] = { "@len": v.length, "@chain": chainOf(field, v) }
+      out[field] = { "@len": v.length, "@chain": chainOf(cache, field, v) }
     } else if (typeof v === "object" && v !== null) {
       // One level down too (ZAB's snapshot tree, a leader's outstanding proposals); Raft has no such arrays.
-      const inner = nestedView(field, v as Record<string, unknown>)
+      const inner = nestedView(cache, field, v as Record<string, unknown>)
       if (inner === v) continue
       out ??= { ...(state as Record<string, unknown>) }
       out[field] = inner
@@ -126,19 +112,19 @@ export const digestView = (state: unknown): unknown => {
   return out ?? state
 }
 
-const nestedView = (field: string, obj: Record<string, unknown>): Record<string, unknown> => {
+const nestedView = (cache: DigestCache, field: string, obj: Record<string, unknown>): Record<string, unknown> => {
   let out: Record<string, unknown> | undefined
   for (const [sub, v] of Object.entries(obj)) {
     if (typeof v === "string" && v.length > LONG_STRING) {
       out ??= { ...obj }
-      out[sub] = stringView(`${field}.${sub}`, v)
+      out[sub] = stringView(cache, `${field}.${sub}`, v)
       continue
     }
     if (!Array.isArray(v) || v.length <= LONG_ARRAY) continue
     out ??= { ...obj }
-    out[sub] = { "@len": v.length, "@chain": chainOf(`${field}.${sub}`, v) }
+    out[sub] = { "@len": v.length, "@chain": chainOf(cache, `${field}.${sub}`, v) }
   }
   return out ?? obj
 }
 
-export const stateDigest = (state: unknown): string => fingerprintHex(canonical(digestView(state)))
+export const stateDigest = (state: unknown, cache: DigestCache = sharedCache): string => fingerprintHex(canonical(digestView(state, cache)))

@@ -18,7 +18,7 @@ import type { Event, InternalAction, NodeContext, NodeId, Protocol, Step } from 
 import { makeContext } from "../../spec/kernel/protocol.ts"
 import type { Clock, TimerHandle } from "./clock.ts"
 import { plainEncoder } from "./codec.ts"
-import { stateDigest } from "./digest.ts"
+import { DigestCache, stateDigest } from "./digest.ts"
 import { noEvents, type EventSink } from "./events.ts"
 import type { DurableStore } from "./storage.ts"
 import { messageEncoder, type Control, type Transport } from "./transport.ts"
@@ -143,6 +143,8 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   private stopped = false
   /** When the last step line with a state digest was logged (digests are sampled, events.ts). */
   private lastDigestAt = Number.NEGATIVE_INFINITY
+  /** This node's digest cache (digest.ts): the blocks of its log already hashed. */
+  private readonly digests = new DigestCache()
 
   /** Counters, for status pages and the benchmark. */
   readonly stats = { steps: 0, appends: 0, persists: 0, sent: 0, dropped: 0, delivered: 0, bytesPersisted: 0, appendMsTotal: 0, appendMsMax: 0 }
@@ -179,7 +181,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
     this.emit(
       `"ev":"restart","protocol":${JSON.stringify(protocol.name)},"variant":${JSON.stringify(this.options.variantName)},"seed":${this.options.seed ?? null},"disk":${
         store.recovered === undefined ? "null" : JSON.stringify(this.encodeDurable(store.recovered))
-      },"digest":"${stateDigest(step.state)}"${step.persist === undefined ? "" : `,"persist":true`}`,
+      },"digest":"${stateDigest(step.state, this.digests)}"${step.persist === undefined ? "" : `,"persist":true`}`,
     )
     this.apply(step, undefined)
     this.scheduleInternal()
@@ -333,7 +335,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
     let digest = ""
     if (now - this.lastDigestAt >= this.events.digestEveryMs) {
       this.lastDigestAt = now
-      digest = `,"digest":"${stateDigest(step.state)}"`
+      digest = `,"digest":"${stateDigest(step.state, this.digests)}"`
     }
     switch (e._tag) {
       case "Deliver":
@@ -357,7 +359,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
     const held = this.held.flatMap((h) => (h.kind === "send" ? [`[${JSON.stringify(h.to)},${h.json}]`] : []))
     const { protocol } = this.options
     this.emit(
-      `"ev":"checkpoint","protocol":${JSON.stringify(protocol.name)},"variant":${JSON.stringify(this.options.variantName)},"state":${JSON.stringify(this.state)},"digest":"${stateDigest(this.state)}","held":[${held.join(",")}]`,
+      `"ev":"checkpoint","protocol":${JSON.stringify(protocol.name)},"variant":${JSON.stringify(this.options.variantName)},"state":${JSON.stringify(this.state)},"digest":"${stateDigest(this.state, this.digests)}","held":[${held.join(",")}]`,
     )
   }
 

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { canonical, fingerprintHex } from "../../checker/canonical.ts"
-import { CHAIN_BLOCK, digestWork, LONG_ARRAY, stateDigest } from "../../src/runtime/digest.ts"
+import { CHAIN_BLOCK, DigestCache, digestWork, LONG_ARRAY, stateDigest } from "../../src/runtime/digest.ts"
 
 const sha16 = (text: string) => createHash("sha1").update(text).digest("hex").slice(0, 16)
 
@@ -54,15 +54,17 @@ describe("state digests", () => {
   })
 
   it("reuse each node's cached blocks when several nodes' logs are digested in turn in one process", () => {
-    // Three nodes of a simulation, each appending to its own log (its own entry objects), digested in turn.
+    // Three nodes of a simulation, each appending to its own log (its own entry objects), digested in turn,
+    // each with its own cache as each host keeps one.
     const logs: Array<ReadonlyArray<{ term: number; value: string }>> = [[], [], []]
+    const caches = logs.map(() => new DigestCache())
     const before = digestWork.blocksHashed
     for (let round = 0; round < 60; round++) {
       logs.forEach((log, n) => {
         const next = [...log, ...Array.from({ length: 16 }, (_, i) => ({ term: 1, value: `n${n}-${round}-${i}` }))]
         logs[n] = next
         const state = { currentTerm: 1, log: next }
-        expect(stateDigest(state)).toBe(definedDigest(state))
+        expect(stateDigest(state, caches[n])).toBe(definedDigest(state))
       })
     }
     // Each full block hashed once per node (60 × 16 / 64 = 15 blocks each), not the whole log per digest.
