@@ -179,7 +179,7 @@ export const eventsDigestMsFlag = Flag.Int("events-digest-ms").pipe(
 
 /** `--snapshot-every`, shared with `quorum cluster`, which passes it on to its nodes. */
 export const snapshotEveryFlag = positive("snapshot-every").pipe(
-  Flag.withDescription(`Raft: applied entries between two snapshots of the key space, which replace the log up to them (default ${DEFAULT_SNAPSHOT_EVERY})`),
+  Flag.withDescription(`Raft: the fewest applied entries between two snapshots of the key space, which replace the log up to them (default ${DEFAULT_SNAPSHOT_EVERY}; more when the key space is larger than those entries' bytes)`),
   Flag.optional,
 )
 

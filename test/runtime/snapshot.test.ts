@@ -88,4 +88,28 @@ describe("snapshots on running nodes", () => {
     expect([...logs.values()].flat().some((l) => l.includes('"action":{"name":"compact"'))).toBe(true)
     expect(nodeId(lagging)).toBe(lagging)
   })
+
+  it("space snapshots out as the key space grows: a snapshot waits for as many bytes of new entries as it holds", async () => {
+    const c = new SimCluster({ seed: 12, snapshotEvery: 5 })
+    await c.startAll()
+    await c.until(() => c.leaders().length === 1, "a leader")
+    const leader = c.leaders()[0]!
+    const compactions = () => c.events.get(leader.id)!.lines.filter((l) => l.includes('"action":{"name":"compact"')).length
+    // A key space of 150 keys with 200-character values: snapshots of over 30,000 characters.
+    for (let i = 0; i < 150; i++) expect(await c.drive(leader.propose({ _tag: "set", key: `/big${i}`, value: "x".repeat(200) }))).toMatchObject({ ok: true })
+    await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
+    const before = compactions()
+    const base = snapshotIndex(leader.state)
+    expect(base).toBeGreaterThan(0)
+    // 300 small writes to one key (~60 characters each, ~18,000 in all): 60 times `snapshotEvery`, yet at most
+    // one snapshot (the bytes applied since the last one count too), not 60.
+    for (let i = 0; i < 300; i++) expect(await c.drive(leader.propose({ _tag: "set", key: "/small", value: String(i) }))).toMatchObject({ ok: true })
+    await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
+    expect(compactions() - before).toBeLessThanOrEqual(1)
+    // Enough bytes of new entries and snapshots follow again.
+    const mark = snapshotIndex(leader.state)
+    for (let i = 0; i < 300; i++) expect(await c.drive(leader.propose({ _tag: "set", key: `/big${i % 150}`, value: "y".repeat(200) }))).toMatchObject({ ok: true })
+    await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
+    expect(snapshotIndex(leader.state)).toBeGreaterThan(mark)
+  })
 })

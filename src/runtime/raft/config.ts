@@ -38,9 +38,10 @@ export const runtimeConfig = (model: string = raft.defaultModel): RaftConfig => 
 export const RUNTIME_VARIANT = "parallel-append-compaction"
 
 /**
- * Applied entries between two snapshots (variants with compaction). Each snapshot serializes the key space and
- * writes it once (to the log file, and to a follower that needs it); between snapshots the log — kept in
- * memory, and copied by the steps that change it — holds at most this many entries past the snapshot.
+ * Applied entries between two snapshots at least (variants with compaction; more once the key space is large,
+ * see `SNAPSHOT_LOG_RATIO` in raft-node.ts). Each snapshot serializes the key space and writes it once (to the
+ * log file, and to a follower that needs it); between snapshots the log — kept in memory, and copied by the
+ * steps that change it — holds the entries past the snapshot.
  */
 export const DEFAULT_SNAPSHOT_EVERY = 10_000
 
