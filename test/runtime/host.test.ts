@@ -203,6 +203,37 @@ describe("NodeHost on a simulated network", () => {
     expect((await run(3, 1, 20)).ms).toBe((await run(0, 1, 20)).ms)
   })
 
+  it("proposeThen answers each write as its entry is applied, before the rest of its batch", async () => {
+    const c = new SimCluster({ seed: 8 })
+    await c.startAll()
+    await c.until(() => c.leaders().length === 1 && c.leaders()[0]!.kv.index >= 1, "a leader with its no-op applied")
+    const leader = c.leaders()[0]!
+    const seen: Array<{ index: number | undefined; applied: number }> = []
+    const done = Promise.all(
+      Array.from(
+        { length: 5 },
+        (_, i) =>
+          new Promise<void>((resolve, reject) =>
+            leader.proposeThen(
+              { _tag: "set", key: `/p${i}`, value: String(i) },
+              (r) => {
+                seen.push({ index: r?.ok === true ? r.index : undefined, applied: leader.kv.index })
+                resolve()
+              },
+              reject,
+            ),
+          ),
+      ),
+    )
+    // The same five writes through promises: their awaiters resume only after the whole batch is applied.
+    const viaPromise = Promise.all(Array.from({ length: 5 }, (_, i) => leader.propose({ _tag: "set", key: `/q${i}`, value: String(i) }).then(() => leader.kv.index)))
+    await c.drive(Promise.all([done, viaPromise]))
+    expect(seen.map((x) => x.applied)).toEqual(seen.map((x) => x.index))
+    expect(new Set(seen.map((x) => x.applied)).size).toBe(5)
+    const resumedAt = await viaPromise
+    expect(new Set(resumedAt).size).toBe(1)
+  })
+
   it("coalescing: a lone writer right after a burst waits out the coalescing timer once, not on every write", async () => {
     const sequentialAfterBurst = async (coalesceMs: number) => {
       const c = new SimCluster({ seed: 21, timings: { electionMs: 300, heartbeatMs: 50, coalesceMs } })

@@ -296,13 +296,26 @@ export class EtcdHttpApi {
     const deadline = Date.now() + (this.options.leaderWaitMs ?? 5000)
     for (;;) {
       if (this.node.isLeader) {
-        try {
-          return this.sendResult(res, (await this.node.propose(command)) ?? { ok: false, error: etcdError("RaftInternal", "no result", this.node.kv.index) })
-        } catch (e) {
-          // Not taken (not leader any more) or taken and dropped by a later leader: safe to retry.
-          const retry = e instanceof NotLeaderError || (e instanceof RequestFailed && e.code === "dropped")
-          if (!retry) throw this.asFailure(e)
-        }
+        // Answered from inside the apply loop, as soon as this write's entry is applied.
+        const failed = await new Promise<unknown>((settle) =>
+          this.node.proposeThen(
+            command,
+            (r) => {
+              // Never throws into the node's apply loop: a failure to answer fails this request alone.
+              try {
+                this.sendResult(res, r ?? { ok: false, error: etcdError("RaftInternal", "no result", this.node.kv.index) })
+                settle(undefined)
+              } catch (e) {
+                settle(e)
+              }
+            },
+            settle,
+          ),
+        )
+        if (failed === undefined) return
+        // Not taken (not leader any more) or taken and dropped by a later leader: safe to retry.
+        const retry = failed instanceof NotLeaderError || (failed instanceof RequestFailed && failed.code === "dropped")
+        if (!retry) throw this.asFailure(failed)
       } else if (await this.tryForward(req, res, body, deadline, false)) return
       if (Date.now() > deadline) throw this.noLeader()
       await sleep(20)

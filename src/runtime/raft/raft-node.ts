@@ -280,19 +280,28 @@ export class RaftNode {
    * earlier would only have waited for the same next append (group commit), so the batch grows at no cost.
    */
   propose(command: Command): Promise<Result | undefined> {
+    return new Promise((resolve, reject) => this.proposeThen(command, resolve, reject))
+  }
+
+  /**
+   * `propose` with callbacks, called synchronously as the command is applied (or fails): a client API answers
+   * each write as its entry is applied, instead of after the whole committed batch is (a promise resumes its
+   * awaiter only once the apply loop is over). The callbacks run inside that loop, so they must not throw.
+   * `npm run bench:cluster -- --only raft`, 8 ABBA pairs answering this way against through `propose`: 7,753
+   * against 7,250 writes/s (+7 %), servers 158 against 169 µs of CPU per write.
+   */
+  proposeThen(command: Command, resolve: (r: Result | undefined) => void, reject: (e: Error) => void): void {
     const withId = { ...command, id: `${this.id}:${++this.nextId}` } as Command
-    return new Promise((resolve, reject) => {
-      this.batch.push({ value: encodeCommand(withId), command: withId, resolve, reject })
-      // Once per turn: the batch goes at the end of it — unless an append is in flight (it goes when that is
-      // durable) or the batch is held for a coalescing AppendEntries, which its growth may have filled.
-      if (!this.submitScheduled) {
-        this.submitScheduled = true
-        this.clock.setTimeout(() => {
-          this.submitScheduled = false
-          if (!this.host.appending) this.submitBatch()
-        }, 0)
-      }
-    })
+    this.batch.push({ value: encodeCommand(withId), command: withId, resolve, reject })
+    // Once per turn: the batch goes at the end of it — unless an append is in flight (it goes when that is
+    // durable) or the batch is held for a coalescing AppendEntries, which its growth may have filled.
+    if (!this.submitScheduled) {
+      this.submitScheduled = true
+      this.clock.setTimeout(() => {
+        this.submitScheduled = false
+        if (!this.host.appending) this.submitBatch()
+      }, 0)
+    }
   }
 
   private submitBatch(): void {
