@@ -198,7 +198,10 @@ export class RaftNode {
   private pendingSnapshot: { readonly index: number; readonly data: string; readonly at: number } | undefined
   /** Whether a `compact` step is queued. */
   private compactQueued = false
-  /** Bytes of entry values applied since the last snapshot was taken or restored, and that snapshot's length. */
+  /**
+   * Bytes of entry values applied since a snapshot was last taken (or found too large) or restored, and that
+   * snapshot's length (`SNAPSHOT_LOG_RATIO`).
+   */
   private entryBytesSinceSnapshot = 0
   private lastSnapshotLength = 0
   /** The applied index at which the key space was last found too large to snapshot (so it is not retried at once). */
