@@ -642,7 +642,7 @@ export class RaftNode {
     wait.expired = true
     // The message did not fill: fewer clients write now than the remembered peak, so the peak is forgotten —
     // else a lone writer after a burst waited out this timer on every write for the rest of the window.
-    this.concurrency = this.proposals.size + this.batch.length + this.submitting
+    this.concurrency = this.writesHeld
     this.concurrencyAt = this.clock.now()
     if (this.batch.length > 0 && !this.host.appending) this.submitBatch()
     if (this.isLeader) this.maybeKick(this.state)
@@ -655,12 +655,17 @@ export class RaftNode {
     this.coalescing = undefined
   }
 
+  /** Writes this leader holds: proposed, and neither applied nor failed yet. */
+  private get writesHeld(): number {
+    return this.proposals.size + this.batch.length + this.submitting
+  }
+
   /** Whether `waiting` unsent entries should wait for more (see `maybeKick`). */
   private worthWaiting(waiting: number): boolean {
     if (this.timings.coalesceMs <= 0 || this.coalescing?.expired === true) return false
-    // Writes this leader holds (proposed, not yet applied); their recent peak is how many clients write at once.
+    // Their recent peak is how many clients write at once.
     const now = this.clock.now()
-    const held = this.proposals.size + this.batch.length + this.submitting
+    const held = this.writesHeld
     if (held >= this.concurrency || now - this.concurrencyAt > CONCURRENCY_WINDOW_MS) {
       this.concurrency = held
       this.concurrencyAt = now
