@@ -107,6 +107,8 @@ const freeBase = async (): Promise<number> => {
 
 const percentile = (sorted: ReadonlyArray<number>, p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 const ms = (x: number): string => `${x.toFixed(2)} ms`
+/** "p50 / p99" of sorted samples; "skipped" when there are none (`--sequential 0`). */
+const p50p99 = (sorted: ReadonlyArray<number>): string => (sorted.length === 0 ? "skipped" : `${ms(percentile(sorted, 50))} / ${ms(percentile(sorted, 99))}`)
 const value = (i: number): string => `v${i}-`.padEnd(128, "x")
 
 /** What the workload needs from a running cluster. */
@@ -581,8 +583,8 @@ const table = (columns: ReadonlyArray<readonly [string, ReadonlyArray<Result>]>)
   const merged = (rs: ReadonlyArray<Result>, pick: (r: Result) => ReadonlyArray<number>) => rs.flatMap(pick).sort((a, b) => a - b)
   const rows: Array<[string, ...string[]]> = [
     ["throughput (writes/s)", ...columns.map(([, rs]) => overRounds(rs, (r) => r.throughput, int))],
-    ["latency under load p50 / p99", ...columns.map(([, rs]) => `${ms(percentile(merged(rs, (r) => r.load), 50))} / ${ms(percentile(merged(rs, (r) => r.load), 99))}`)],
-    ["sequential latency p50 / p99", ...columns.map(([, rs]) => `${ms(percentile(merged(rs, (r) => r.seq), 50))} / ${ms(percentile(merged(rs, (r) => r.seq), 99))}`)],
+    ["latency under load p50 / p99", ...columns.map(([, rs]) => p50p99(merged(rs, (r) => r.load)))],
+    ["sequential latency p50 / p99", ...columns.map(([, rs]) => p50p99(merged(rs, (r) => r.seq)))],
     [
       "failover (kill -9 leader → next ack)",
       ...columns.map(([, rs]) => (FAILOVER ? rs.map((r) => `${r.failoverMs.toFixed(0)} ms (${r.leader} → ${r.newLeader})`).join(", ") : "skipped")),
