@@ -22,6 +22,8 @@ export interface SimOptions {
   /** The variant the nodes run (default: the runtime's). */
   readonly variant?: string
   readonly snapshotEvery?: number
+  /** RaftNodeOptions.largeLogSlots: a small one lets a test reach "long log" copies with few entries. */
+  readonly largeLogSlots?: number
   /** Rotate each node's event log every this many lines (as a file is past its size limit). */
   readonly eventsMaxLines?: number
   /** Milliseconds between state digests in the event logs (default 0: every step). */
@@ -67,6 +69,7 @@ export class SimCluster {
       ...(this.options.timings === undefined ? {} : { timings: this.options.timings }),
       ...(this.options.variant === undefined ? {} : { variant: this.options.variant }),
       ...(this.options.snapshotEvery === undefined ? {} : { snapshotEvery: this.options.snapshotEvery }),
+      ...(this.options.largeLogSlots === undefined ? {} : { largeLogSlots: this.options.largeLogSlots }),
     })
     this.nodes.set(id, node)
     this.stores.set(id, store)

@@ -112,4 +112,28 @@ describe("snapshots on running nodes", () => {
     await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
     expect(snapshotIndex(leader.state)).toBeGreaterThan(mark)
   })
+
+  it("snapshot sooner when one-entry steps keep copying a long log: those copies count against the snapshot's size", async () => {
+    // The same writes on two clusters: 300 values of 1,000 characters (snapshots of up to ~300,000), then 1,500
+    // small writes one at a time (~90,000 characters: short of the byte rule). Where every log counts as long
+    // (largeLogSlots 1), each step's copy of it counts, and the copies reach 4 slots per byte of the snapshot.
+    const snapshotsDuringSmallWrites = async (largeLogSlots: number | undefined): Promise<number> => {
+      const c = new SimCluster({ seed: 12, snapshotEvery: 5, ...(largeLogSlots === undefined ? {} : { largeLogSlots }) })
+      await c.startAll()
+      await c.until(() => c.leaders().length === 1, "a leader")
+      const leader = c.leaders()[0]!
+      for (let i = 0; i < 300; i++) expect(await c.drive(leader.propose({ _tag: "set", key: `/big${i}`, value: "x".repeat(1000) }))).toMatchObject({ ok: true })
+      await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
+      expect(snapshotIndex(leader.state)).toBeGreaterThan(0)
+      const compactions = () => c.events.get(leader.id)!.lines.filter((l) => l.includes('"action":{"name":"compact"')).length
+      const before = compactions()
+      for (let i = 0; i < 1500; i++) expect(await c.drive(leader.propose({ _tag: "set", key: "/small", value: String(i) }))).toMatchObject({ ok: true })
+      await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
+      return compactions() - before
+    }
+    const byBytes = await snapshotsDuringSmallWrites(undefined)
+    const withCopies = await snapshotsDuringSmallWrites(1)
+    expect(byBytes).toBe(0)
+    expect(withCopies).toBeGreaterThanOrEqual(1)
+  })
 })
