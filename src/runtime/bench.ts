@@ -37,20 +37,27 @@ import { processCpuSeconds } from "./proc-cpu.ts"
 import { startZookeeper, zkConnect, zkLeader, zkWrite, zookeeperAvailable, zookeeperVersion, type ZkClient } from "./bench-zookeeper.ts"
 
 const args = process.argv.slice(2)
-const flag = (name: string, fallback: number): number => {
+/** `--name N`: a whole number ≥ `min` (a clear error and exit code 2 otherwise), or `fallback` when absent. */
+const flag = (name: string, fallback: number, min = 0): number => {
   const i = args.indexOf(`--${name}`)
-  return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : fallback
+  if (i < 0) return fallback
+  const n = Number(args[i + 1])
+  if (args[i + 1] === undefined || !Number.isInteger(n) || n < min) {
+    process.stderr.write(`--${name} takes a whole number ≥ ${min} (got ${JSON.stringify(args[i + 1] ?? "nothing")})\n`)
+    process.exit(2)
+  }
+  return n
 }
 const optionalFlag = (name: string): number | undefined => (args.includes(`--${name}`) ? flag(name, NaN) : undefined)
-const WRITES = flag("writes", 20_000)
-const INFLIGHT = flag("inflight", 64)
+const WRITES = flag("writes", 20_000, 1)
+const INFLIGHT = flag("inflight", 64, 1)
 const SEQUENTIAL = flag("sequential", 1000)
 /** Writes of the same workload before the measured ones (JIT compilers, caches and connections warm up). */
 const WARMUP = flag("warmup", 0)
 /** Writes this client sends to a stub server before any system is measured (`warmClient`). */
 const CLIENT_WARMUP = flag("client-warmup", 5000)
 /** Rounds of each system; with --compare, in ABBA order (`main`). */
-const ROUNDS = flag("rounds", args.includes("--compare") ? 2 : 1)
+const ROUNDS = flag("rounds", args.includes("--compare") ? 2 : 1, 1)
 const EVENTS = !args.includes("--no-events")
 const KEEP = args.includes("--keep")
 const FAILOVER = !args.includes("--no-failover")
