@@ -169,10 +169,10 @@ const LARGE_LOG_SLOTS = 16_000
 /**
  * So a snapshot is also due once the steps since the last one copied, in logs over `LARGE_LOG_SLOTS`, this
  * many slots per byte of that snapshot: the copies' cost weighed against a snapshot's. `npm run bench:inprocess
- * -- --rounds 3` (20,000 → 200,000 keys) with one write in flight (`--inflight 1 --writes 30000`): 96 / 315 /
- * 561 µs of CPU per write without this, 102 / 160 / 194 with 4 (131 / 176 in the last two rounds with 1,
- * 253 / 310 with 16); with 64 in flight it leaves long, batched steps alone: 35 / 51 / 36 without, 33-36 /
- * 52-59 / 35-42 with 4 (51-66 in the last round with 1 or 2).
+ * -- --rounds 3 --inflight 1 --writes 30000` (one write at a time, 50,000 → 110,000 keys): 96 / 315 / 561 µs of
+ * CPU per write without this, 102 / 160 / 194 with 4 (131 / 176 in the last two rounds with 1, 253 / 310 with
+ * 16). With 64 in flight (`--rounds 3`, 80,000 → 200,000 keys) it leaves long, batched steps alone: 35 / 51 /
+ * 36 without, 33-36 / 52-59 / 35-42 with 4 (51-66 in the last round with 1 or 2).
  */
 const LARGE_LOG_SLOTS_PER_SNAPSHOT_BYTE = 4
 
