@@ -104,10 +104,23 @@ const portFree = (port: number): Promise<boolean> =>
     s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)))
   })
 
-/** A base port B with B+1..3 (peers) and B+1001..1003 (clients) free. */
+/**
+ * The lowest port the kernel gives outgoing connections. Servers' ports stay below it: one picked inside that
+ * range, free when checked, was taken by a client connection before the node bound it (EADDRINUSE, a failed run).
+ */
+const ephemeralLow = (): number => {
+  try {
+    return Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 32768
+  } catch {
+    return 32768
+  }
+}
+
+/** A base port B with B+1..3 (peers) and B+1001..1003 (clients) free, all below `ephemeralLow`. */
 const freeBase = async (): Promise<number> => {
+  const span = Math.max(1000, ephemeralLow() - 1004 - 10000)
   for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000)
+    const base = 10000 + Math.floor(Math.random() * span)
     if ((await Promise.all([1, 2, 3, 1001, 1002, 1003].map((d) => portFree(base + d)))).every(Boolean)) return base
   }
 }
