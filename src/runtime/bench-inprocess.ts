@@ -12,6 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { nodeIds } from "../../spec/kernel/protocol.ts"
 import { Message, type Durable } from "../../spec/raft/schema.ts"
+import { wholeFlag } from "./bench-flags.ts"
 import { realClock } from "./clock.ts"
 import { FileEvents } from "./events.ts"
 import { defaultTimings } from "./raft/config.ts"
@@ -20,19 +21,9 @@ import { MemoryStore } from "./storage.ts"
 import { MemoryNetwork } from "./transport.ts"
 
 const args = process.argv.slice(2)
-const flag = (name: string, fallback: number): number => {
-  const i = args.indexOf(`--${name}`)
-  if (i < 0) return fallback
-  const n = Number(args[i + 1])
-  if (!Number.isInteger(n) || n < 1) {
-    process.stderr.write(`--${name} takes a whole number ≥ 1\n`)
-    process.exit(2)
-  }
-  return n
-}
-const WRITES = flag("writes", 60_000)
-const INFLIGHT = flag("inflight", 64)
-const ROUNDS = flag("rounds", 3)
+const WRITES = wholeFlag(args, "writes", 60_000, 1)
+const INFLIGHT = wholeFlag(args, "inflight", 64, 1)
+const ROUNDS = wholeFlag(args, "rounds", 3, 1)
 const EVENTS = !args.includes("--no-events")
 /** Unmeasured writes first: the JIT compiler warms up as it would in a long-running node. */
 const WARMUP = 20_000

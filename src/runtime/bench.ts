@@ -33,21 +33,12 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { ETCD_BIN, etcdLeader, etcdVersion, startEtcd } from "./bench-etcd.ts"
+import { wholeFlag } from "./bench-flags.ts"
 import { processCpuSeconds } from "./proc-cpu.ts"
 import { startZookeeper, zkConnect, zkLeader, zkWrite, zookeeperAvailable, zookeeperVersion, type ZkClient } from "./bench-zookeeper.ts"
 
 const args = process.argv.slice(2)
-/** `--name N`: a whole number ≥ `min` (a clear error and exit code 2 otherwise), or `fallback` when absent. */
-const flag = (name: string, fallback: number, min = 0): number => {
-  const i = args.indexOf(`--${name}`)
-  if (i < 0) return fallback
-  const n = Number(args[i + 1])
-  if (args[i + 1] === undefined || !Number.isInteger(n) || n < min) {
-    process.stderr.write(`--${name} takes a whole number ≥ ${min} (got ${JSON.stringify(args[i + 1] ?? "nothing")})\n`)
-    process.exit(2)
-  }
-  return n
-}
+const flag = (name: string, fallback: number, min = 0): number => wholeFlag(args, name, fallback, min)
 const optionalFlag = (name: string): number | undefined => (args.includes(`--${name}`) ? flag(name, NaN) : undefined)
 const WRITES = flag("writes", 20_000, 1)
 const INFLIGHT = flag("inflight", 64, 1)
