@@ -129,7 +129,7 @@ describe("snapshots on running nodes", () => {
       for (let i = 0; i < 300; i++) expect(await c.drive(leader.propose({ _tag: "set", key: `/big${i}`, value: "x".repeat(1000) }))).toMatchObject({ ok: true })
       await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
       expect(snapshotIndex(leader.state)).toBeGreaterThan(0)
-        const before = compactSteps(c, leader.id)
+      const before = compactSteps(c, leader.id)
       for (let i = 0; i < 1500; i++) expect(await c.drive(leader.propose({ _tag: "set", key: "/small", value: String(i) }))).toMatchObject({ ok: true })
       await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
       return compactSteps(c, leader.id) - before
