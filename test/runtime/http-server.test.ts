@@ -7,6 +7,7 @@ import * as net from "node:net"
 import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ApiServer, type ApiRequest } from "../../src/runtime/http-server.ts"
+import { requestUrl } from "../../src/runtime/http-util.ts"
 
 const seen: ApiRequest[] = []
 const aborted: string[] = []
@@ -17,7 +18,8 @@ const server = new ApiServer({
   failed: (_req, res, e) => res.send(500, {}, String(e)),
   handle: async (req, res) => {
     seen.push(req)
-    const url = new URL(req.url, "http://x")
+    // As the APIs read a target: always a path (`new URL("//08?…", base)` reads host "08" and throws).
+    const url = requestUrl(req.url)!
     if (url.searchParams.has("throw")) throw new Error("boom")
     if (url.searchParams.has("hang")) {
       res.onAbort(() => aborted.push(req.url))
@@ -117,7 +119,8 @@ describe("the API server", () => {
         expect(statuses(out)).toEqual(reqs.map(() => 200))
         expect(bodies(out)).toEqual(reqs.map((r) => `${r.method} ${r.path}?delay=${r.delay} ${Buffer.byteLength(r.body, "latin1") === r.body.length ? r.body.length : Buffer.byteLength(r.body)}`))
       }),
-      { numRuns: 60 },
+      // A path that starts "//" with a host-like segment: found by a CI run (the handler read "08" as a host).
+      { numRuns: 60, examples: [[[{ method: "GET", path: "//08", body: "", chunked: false, delay: 0 }], []]] },
     )
   })
 
