@@ -223,9 +223,9 @@ export class RaftNode {
    * snapshot's length (`SNAPSHOT_LOG_RATIO`).
    */
   private entryBytesSinceSnapshot = 0
+  private lastSnapshotLength = 0
   /** Slots of logs over `largeLogSlots` copied by this node's steps since a snapshot was last taken or restored. */
   private largeLogSlotsCopied = 0
-  private lastSnapshotLength = 0
   /** The applied index at which the key space was last found too large to snapshot (so it is not retried at once). */
   private snapshotRefusedAt = -1
   /** Leader: the snapshot last sent to each peer and when, so a heartbeat does not send it again while it installs. */
@@ -528,9 +528,7 @@ export class RaftNode {
         this.largeLogSlotsCopied >= this.lastSnapshotLength * LARGE_LOG_SLOTS_PER_SNAPSHOT_BYTE)
     ) {
       const data = this.kv.snapshot()
-      this.entryBytesSinceSnapshot = 0
-      this.largeLogSlotsCopied = 0
-      this.lastSnapshotLength = data.length
+      this.countFromSnapshot(data.length)
       // As an InstallSnapshot it travels as a JSON string, where one character takes at most 6 bytes (\u001f):
       // measured exactly only when that bound does not already show it fits a frame.
       const wireBytes = data.length * 6 <= MAX_SNAPSHOT_BYTES ? data.length : Buffer.byteLength(JSON.stringify(data))
@@ -579,10 +577,15 @@ export class RaftNode {
       this.options.onFatal?.(error)
       return
     }
+    this.countFromSnapshot(snap.data.length)
+    this.log.info(`key space restored from the snapshot at index ${snap.index} (term ${snap.term})`)
+  }
+
+  /** A snapshot of `length` characters was taken (or found too large) or restored: what makes the next one due starts over. */
+  private countFromSnapshot(length: number): void {
     this.entryBytesSinceSnapshot = 0
     this.largeLogSlotsCopied = 0
-    this.lastSnapshotLength = snap.data.length
-    this.log.info(`key space restored from the snapshot at index ${snap.index} (term ${snap.term})`)
+    this.lastSnapshotLength = length
   }
 
   /** Applies the commits of steps that are now durable (`undurableCommits`). */
