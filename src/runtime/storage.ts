@@ -257,13 +257,60 @@ export const decodePayload = <D>(
 const WAL = /^wal-(\d{16})\.log$/
 const walName = (gen: number): string => `wal-${String(gen).padStart(16, "0")}.log`
 
-const fsyncDir = (dir: string): void => {
-  const fd = fs.openSync(dir, "r")
+/** fsyncs a file or directory by path (a directory: so that a rename or a new name in it is durable). */
+export const fsyncPath = (p: string): void => {
+  const fd = fs.openSync(p, "r")
   try {
     fs.fsyncSync(fd)
   } finally {
     fs.closeSync(fd)
   }
+}
+
+/** Writes a file durably under its final name: temp file, fsync, rename, directory fsync. Returns its bytes. */
+export const writeFileAtomicSync = (dir: string, name: string, chunks: ReadonlyArray<Buffer>): number => {
+  const tmp = path.join(dir, `${name}.tmp`)
+  const fd = fs.openSync(tmp, "w")
+  let bytes = 0
+  try {
+    for (const c of chunks) {
+      fs.writeSync(fd, c)
+      bytes += c.length
+    }
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+  fs.renameSync(tmp, path.join(dir, name))
+  fsyncPath(dir)
+  return bytes
+}
+
+/**
+ * `writeFileAtomicSync` on the thread pool: the caller's thread goes on meanwhile (a large file's fsync takes
+ * tens of milliseconds).
+ */
+export const writeFileAtomic = async (dir: string, name: string, chunks: ReadonlyArray<Buffer>): Promise<number> => {
+  const tmp = path.join(dir, `${name}.tmp`)
+  const fh = await fs.promises.open(tmp, "w")
+  let bytes = 0
+  try {
+    for (const c of chunks) {
+      await fh.write(c, 0, c.length)
+      bytes += c.length
+    }
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await fs.promises.rename(tmp, path.join(dir, name))
+  const dh = await fs.promises.open(dir, "r")
+  try {
+    await dh.sync()
+  } finally {
+    await dh.close()
+  }
+  return bytes
 }
 
 export interface FileStoreOptions {
@@ -395,7 +442,7 @@ export class FileStore<D> implements DurableStore<D> {
       await fh.close()
     }
     await fs.promises.rename(tmp, final)
-    fsyncDir(this.dir)
+    fsyncPath(this.dir)
     const old = this.gen
     this.closeFd()
     this.gen = next

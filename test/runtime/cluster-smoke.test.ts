@@ -196,6 +196,8 @@ describe("quorum cluster raft (real processes on loopback)", () => {
       process.stdout.write(`crash test: ${acked.size} acknowledged writes (${attempts} attempts) all readable after 2 kills\n`)
       cluster.kill("SIGTERM")
       expect(await exited).toBe(0)
+      // Each node's snapshot is in a file of its own (raft-store.ts), and only the one its log names is left.
+      for (const id of ["n1", "n2", "n3"]) expect(fs.readdirSync(path.join(crashDir, id)).filter((n) => n.endsWith(".snap"))).toHaveLength(1)
       // Conformance: every step the three processes logged, across both kills and restarts, is a legal
       // transition of the spec.
       const validated = spawnSync(process.execPath, [bin, "trace", "validate", "--events", crashDir], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })

@@ -3,7 +3,7 @@
  * `fsyncMs` of simulated time, and one SimClock that the test drives by hand.
  */
 import { nodeIds, type NodeId } from "../../spec/kernel/protocol.ts"
-import type { Durable } from "../../spec/raft/schema.ts"
+import type { Durable, Snapshot } from "../../spec/raft/schema.ts"
 import { SimClock } from "../../src/runtime/clock.ts"
 import { MemoryEvents } from "../../src/runtime/events.ts"
 import { nodeSeed } from "../../src/runtime/prng.ts"
@@ -28,6 +28,8 @@ export interface SimOptions {
   readonly eventsMaxLines?: number
   /** Milliseconds between state digests in the event logs (default 0: every step). */
   readonly digestEveryMs?: number
+  /** RaftNodeOptions.prepareSnapshot of each node (default: none, the compact step's append writes it). */
+  readonly prepareSnapshot?: (id: NodeId, snapshot: Snapshot) => Promise<void>
 }
 
 export class SimCluster {
@@ -70,6 +72,7 @@ export class SimCluster {
       ...(this.options.variant === undefined ? {} : { variant: this.options.variant }),
       ...(this.options.snapshotEvery === undefined ? {} : { snapshotEvery: this.options.snapshotEvery }),
       ...(this.options.largeLogSlots === undefined ? {} : { largeLogSlots: this.options.largeLogSlots }),
+      ...(this.options.prepareSnapshot === undefined ? {} : { prepareSnapshot: (s: Snapshot) => this.options.prepareSnapshot!(id, s) }),
     })
     this.nodes.set(id, node)
     this.stores.set(id, store)

@@ -139,4 +139,41 @@ describe("snapshots on running nodes", () => {
     expect(byBytes).toBe(0)
     expect(withCopies).toBeGreaterThanOrEqual(1)
   })
+  it("take the compact step only once the snapshot is durable (prepareSnapshot); a failed one leaves the log whole until the next is due", async () => {
+    // Every node's first snapshot file fails to write; the later ones are durable when the test says so.
+    const prepared: Array<{ id: NodeId; index: number; durable?: () => void }> = []
+    const c = new SimCluster({
+      seed: 13,
+      snapshotEvery: 5,
+      prepareSnapshot: (id, snapshot) => {
+        const first = !prepared.some((p) => p.id === id)
+        if (first) {
+          prepared.push({ id, index: snapshot.index })
+          return Promise.reject(new Error("disk full"))
+        }
+        return new Promise((resolve) => prepared.push({ id, index: snapshot.index, durable: resolve }))
+      },
+    })
+    await c.startAll()
+    await c.until(() => c.leaders().length === 1, "a leader")
+    const leader = c.leaders()[0]!
+    const ofLeader = () => prepared.filter((p) => p.id === leader.id)
+    const write = async (i: number) => expect(await c.drive(leader.propose({ _tag: "set", key: `/k${i}`, value: String(i) }))).toMatchObject({ ok: true })
+    for (let i = 0; i < 8; i++) await write(i)
+    await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
+    expect(ofLeader()).toHaveLength(1)
+    expect(compactSteps(c, leader.id)).toBe(0)
+    expect(snapshotIndex(leader.state)).toBe(0)
+    // The next snapshot is due `snapshotEvery` entries after the failed one; its compact step waits for the file.
+    for (let i = 8; i < 16; i++) await write(i)
+    await c.clock.advance(SNAPSHOT_CATCH_UP_MS + 100)
+    const second = ofLeader()[1]!
+    expect(ofLeader()).toHaveLength(2)
+    expect(compactSteps(c, leader.id)).toBe(0)
+    expect(snapshotIndex(leader.state)).toBe(0)
+    second.durable!()
+    await c.clock.advance(10)
+    expect(c.events.get(leader.id)!.lines.filter(isCompactStep)[0]).toContain(`"arg":"${second.index}:`)
+    expect(snapshotIndex(leader.state)).toBe(second.index)
+  })
 })

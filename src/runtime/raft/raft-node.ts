@@ -39,7 +39,7 @@ import {
   termAt,
   type RaftState,
 } from "../../../spec/raft/rules.ts"
-import type { ClientReply, ClientRequest, Durable, Message, RaftConfig, RaftFlags } from "../../../spec/raft/schema.ts"
+import type { ClientReply, ClientRequest, Durable, Message, RaftConfig, RaftFlags, Snapshot } from "../../../spec/raft/schema.ts"
 import type { Clock, TimerHandle } from "../clock.ts"
 import type { EventSink } from "../events.ts"
 import { NodeHost, silentLogger, type Logger, type StepInfo } from "../host.ts"
@@ -81,6 +81,11 @@ export interface RaftNodeOptions {
   readonly self: NodeId
   readonly nodes: ReadonlyArray<NodeId>
   readonly store: DurableStore<Durable>
+  /**
+   * Makes a snapshot durable before the node takes the `compact` step that holds it (`RaftStore`: its own file,
+   * written while appends go on), so that step's append need not write it. Without it the step's append does.
+   */
+  readonly prepareSnapshot?: (snapshot: Snapshot) => Promise<void>
   readonly transport: Transport<Message>
   readonly clock: Clock
   readonly seed: number
@@ -545,7 +550,16 @@ export class RaftNode {
     if (s.role === "Leader" && this.clock.now() - p.at < SNAPSHOT_CATCH_UP_MS && this.host.ctx.peers.some((peer) => (s.matchIndex[peer] ?? 0) < p.index)) return
     this.pendingSnapshot = undefined
     this.compactQueued = true
-    this.host.deliver({ _tag: "Internal", action: { name: COMPACT, arg: compactArg(p.index, p.data) } })
+    const compact = (): void => this.host.deliver({ _tag: "Internal", action: { name: COMPACT, arg: compactArg(p.index, p.data) } })
+    const prepare = this.options.prepareSnapshot
+    const term = termAt(s, p.index)
+    if (prepare === undefined || term === undefined) return compact()
+    prepare({ index: p.index, term, data: p.data }).then(compact, (error: unknown) => {
+      // Not compacted: the log stays whole, and the next snapshot is due as if this one had been taken.
+      this.compactQueued = false
+      this.snapshotRefusedAt = this.kv.index
+      this.log.warn(`not compacting at ${p.index}: writing the snapshot file failed: ${(error as Error).message}`)
+    })
   }
 
   /**

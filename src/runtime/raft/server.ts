@@ -6,17 +6,17 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fingerprintHex } from "../../../checker/canonical.ts"
 import { nodeId, NodeId } from "../../../spec/kernel/protocol.ts"
-import { Durable, Message } from "../../../spec/raft/schema.ts"
+import { Message } from "../../../spec/raft/schema.ts"
 import { Schema } from "effect"
 import { realClock } from "../clock.ts"
 import { FileEvents, noEvents } from "../events.ts"
 import type { Logger } from "../host.ts"
-import { FileStore } from "../storage.ts"
 import { TcpTransport, type Address } from "../tcp.ts"
 import { messageDecoder } from "../transport.ts"
 import { defaultTimings, RUNTIME_VARIANT, runtimeFlags, type RaftTimings } from "./config.ts"
 import { EtcdHttpApi } from "./http.ts"
 import { RaftNode } from "./raft-node.ts"
+import { RaftStore } from "./raft-store.ts"
 
 export interface RaftServerConfig {
   readonly id: NodeId
@@ -110,7 +110,7 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
   const nodeDir = path.join(config.dir, config.id)
   fs.mkdirSync(nodeDir, { recursive: true })
   const log = config.logger
-  const store = FileStore.open(nodeDir, Durable, {
+  const store = RaftStore.open(nodeDir, {
     logger: { warn: (m) => log.warn(m) },
     ...(config.compactBytes === undefined ? {} : { compactBytes: config.compactBytes }),
   })
@@ -139,6 +139,7 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
     self: config.id,
     nodes: [...config.peers.keys()].sort(),
     store,
+    prepareSnapshot: (snapshot) => store.prepareSnapshot(snapshot),
     transport,
     clock,
     seed: config.seed,

@@ -37,10 +37,12 @@ import { Snapshot, Txn, type Durable } from "../../../spec/zab/schema.ts"
 import {
   CorruptLogError,
   encodeRecord,
+  fsyncPath,
   openAppend,
   RECORD_HEADER_BYTES,
   scanRecords,
   writeAll,
+  writeFileAtomicSync,
   type AppendInfo,
   type DurableStore,
   type StorageLogger,
@@ -61,34 +63,6 @@ const decodeSnapHeader = Schema.decodeUnknownSync(SnapHeader)
 const decodeSnapshot = Schema.decodeUnknownSync(Snapshot)
 
 const txnRecord = (t: Txn): Buffer => encodeRecord(Buffer.from(JSON.stringify(encodeTxn(t)), "utf8"))
-
-const fsyncPath = (p: string): void => {
-  const fd = fs.openSync(p, "r")
-  try {
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
-/** Writes a file durably under its final name: temp file, fsync, rename, directory fsync. */
-const writeAtomic = (dir: string, name: string, chunks: ReadonlyArray<Buffer>): number => {
-  const tmp = path.join(dir, `${name}.tmp`)
-  const fd = fs.openSync(tmp, "w")
-  let bytes = 0
-  try {
-    for (const c of chunks) {
-      fs.writeSync(fd, c)
-      bytes += c.length
-    }
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-  fs.renameSync(tmp, path.join(dir, name))
-  fsyncPath(dir)
-  return bytes
-}
 
 const snapshotChunks = (s: Snapshot): Buffer[] => [
   encodeRecord(Buffer.from(JSON.stringify({ zxid: s.zxid, count: s.tree.length }), "utf8")),
@@ -257,7 +231,7 @@ export class ZabFileStore implements DurableStore<Durable> {
     let bytes = 0
     if (!sameSnapshot(prev.snapshot, value.snapshot) && value.snapshot !== null) {
       const name = `snapshot.${hex(value.snapshot.zxid)}`
-      bytes += writeAtomic(this.dir, name, snapshotChunks(value.snapshot))
+      bytes += writeFileAtomicSync(this.dir, name, snapshotChunks(value.snapshot))
       for (const n of fs.readdirSync(this.dir)) if (SNAP.test(n) && n !== name) fs.rmSync(path.join(this.dir, n), { force: true })
       await this.closeSegment() // ZooKeeper rolls its log at a snapshot
     }
@@ -276,8 +250,8 @@ export class ZabFileStore implements DurableStore<Durable> {
       seg.bytes += records.length
       bytes += records.length
     }
-    if (value.acceptedEpoch !== prev.acceptedEpoch) bytes += writeAtomic(this.dir, "acceptedEpoch", [Buffer.from(String(value.acceptedEpoch))])
-    if (value.currentEpoch !== prev.currentEpoch) bytes += writeAtomic(this.dir, "currentEpoch", [Buffer.from(String(value.currentEpoch))])
+    if (value.acceptedEpoch !== prev.acceptedEpoch) bytes += writeFileAtomicSync(this.dir, "acceptedEpoch", [Buffer.from(String(value.acceptedEpoch))])
+    if (value.currentEpoch !== prev.currentEpoch) bytes += writeFileAtomicSync(this.dir, "currentEpoch", [Buffer.from(String(value.currentEpoch))])
     return bytes
   }
 
@@ -289,14 +263,14 @@ export class ZabFileStore implements DurableStore<Durable> {
     fs.rmSync(tmpDir, { recursive: true, force: true })
     fs.mkdirSync(tmpDir, { recursive: true })
     let bytes = 0
-    bytes += writeAtomic(tmpDir, "acceptedEpoch", [Buffer.from(String(value.acceptedEpoch))])
-    bytes += writeAtomic(tmpDir, "currentEpoch", [Buffer.from(String(value.currentEpoch))])
-    if (value.snapshot !== null) bytes += writeAtomic(tmpDir, `snapshot.${hex(value.snapshot.zxid)}`, snapshotChunks(value.snapshot))
+    bytes += writeFileAtomicSync(tmpDir, "acceptedEpoch", [Buffer.from(String(value.acceptedEpoch))])
+    bytes += writeFileAtomicSync(tmpDir, "currentEpoch", [Buffer.from(String(value.currentEpoch))])
+    if (value.snapshot !== null) bytes += writeFileAtomicSync(tmpDir, `snapshot.${hex(value.snapshot.zxid)}`, snapshotChunks(value.snapshot))
     const first = value.log[0]
     let logName: string | undefined
     if (first !== undefined) {
       logName = `log.${hex(first.zxid)}`
-      bytes += writeAtomic(tmpDir, logName, [Buffer.concat(value.log.map(txnRecord))])
+      bytes += writeFileAtomicSync(tmpDir, logName, [Buffer.concat(value.log.map(txnRecord))])
     }
     const parent = path.dirname(this.dir)
     const had = fs.existsSync(this.dir)
