@@ -137,12 +137,19 @@ export class TcpTransport<M> implements Transport<M> {
     if (!c.corked) {
       c.corked = true
       c.socket.cork()
-      process.nextTick(() => {
-        c.corked = false
-        c.socket.uncork()
-      })
+      process.nextTick(() => this.uncork(c))
     }
     c.socket.write(frame)
+  }
+
+  flush(): void {
+    for (const c of this.conns.values()) this.uncork(c)
+  }
+
+  private uncork(c: Conn): void {
+    if (!c.corked) return
+    c.corked = false
+    c.socket.uncork()
   }
 
   private dial(peer: NodeId): void {

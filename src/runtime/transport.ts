@@ -42,6 +42,8 @@ export interface Transport<M> {
   /** Sends an already encoded message (JSON text of the message Schema's encoding). Best effort. */
   send(to: NodeId, json: string): void
   sendControl(to: NodeId, ctl: Control): void
+  /** Writes out now what this turn's sends gathered (a transport may hold them to the end of the turn). */
+  flush?(): void
   peer(id: NodeId): PeerInfo | undefined
   close(): Promise<void>
 }

@@ -89,6 +89,21 @@ describe("TCP transport", () => {
     expect(a.peer(n2)).toEqual({ clientUrl: "http://n2" })
   })
 
+  it("holds a turn's sends until the turn ends, and flush() writes them out at once", async () => {
+    // Observed through a close in the same turn: it discards what is still held and keeps what was written.
+    const held = await pair()
+    held.a.send(n2, encode(rv(4)))
+    void held.a.close()
+    await sleep(100)
+    expect(held.received.n2).toEqual([])
+    const flushed = await pair()
+    flushed.a.send(n2, encode(rv(5)))
+    flushed.a.flush()
+    void flushed.a.close()
+    await until(() => flushed.received.n2!.length === 1, "the flushed message")
+    expect(flushed.received.n2).toEqual([rv(5)])
+  })
+
   it("closes a connection that sends an undecodable message, then reconnects and keeps delivering", async () => {
     const { a, b, received, errors } = await pair()
     // A frame the Schema rejects, sent on the real peer connection.
