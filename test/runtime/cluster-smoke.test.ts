@@ -193,6 +193,7 @@ describe("quorum cluster raft (real processes on loopback)", () => {
       }
       expect(output).toMatch(/exited \(SIGKILL\)/)
       expect(output).toMatch(/key space restored from the snapshot at index \d+/)
+      expect(output).toMatch(/snapshot at index \d+ durable in snap-\d{16}\.snap \(\d+ bytes, \d+ ms\); compacting the log/)
       process.stdout.write(`crash test: ${acked.size} acknowledged writes (${attempts} attempts) all readable after 2 kills\n`)
       cluster.kill("SIGTERM")
       expect(await exited).toBe(0)

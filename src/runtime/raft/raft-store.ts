@@ -163,8 +163,8 @@ export class RaftStore implements DurableStore<Durable> {
    * Writes `snapshot` to its file, durably, on the thread pool — appends go on meanwhile. A later append whose
    * value holds this snapshot then only names the file.
    */
-  async prepareSnapshot(snapshot: Snapshot): Promise<void> {
-    if (this.fileOf(snapshot) === undefined) await this.writeSnapshotFile(snapshot)
+  async prepareSnapshot(snapshot: Snapshot): Promise<SnapshotFile> {
+    return this.fileOf(snapshot) ?? (await this.writeSnapshotFile(snapshot)).ref
   }
 
   async append(value: Durable): Promise<AppendInfo> {

@@ -139,7 +139,11 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
     self: config.id,
     nodes: [...config.peers.keys()].sort(),
     store,
-    prepareSnapshot: (snapshot) => store.prepareSnapshot(snapshot),
+    prepareSnapshot: async (snapshot) => {
+      const began = performance.now()
+      const written = await store.prepareSnapshot(snapshot)
+      log.info(`snapshot at index ${snapshot.index} durable in ${written.file} (${written.bytes} bytes, ${Math.round(performance.now() - began)} ms); compacting the log`)
+    },
     transport,
     clock,
     seed: config.seed,
