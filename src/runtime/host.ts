@@ -92,6 +92,7 @@ interface ArmedTimer {
 
 interface Queued<M, C, R> {
   readonly event: Event<M, C>
+  /** The event's payload as its event line writes it, already encoded: a message as received, an internal action. */
   readonly raw?: string
   readonly replyTo?: (r: R | undefined) => void
 }
@@ -194,9 +195,13 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
     })
   }
 
-  /** Handles one event (queued behind the one being handled, if any). */
-  deliver(event: Event<M, C>): void {
-    this.dispatch({ event })
+  /**
+   * Handles one event (queued behind the one being handled, if any). `raw`: an internal action already encoded
+   * as JSON, for its event line — a Raft compaction's holds the whole key space, encoded beforehand so that
+   * its step does not (raft-node.ts `maybeCompact`).
+   */
+  deliver(event: Event<M, C>, raw?: string): void {
+    this.dispatch(raw === undefined ? { event } : { event, raw })
   }
 
   /** Submits a client request; resolves with the reply of the step that handled it (after it is durable). */
@@ -357,7 +362,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
         this.emit(`"ev":"client","request":${JSON.stringify(this.encodeRequest(e.request))}${digest}${persisted}`)
         break
       case "Internal":
-        this.emit(`"ev":"internal","action":${JSON.stringify(e.action)}${digest}${persisted}`)
+        this.emit(`"ev":"internal","action":${q.raw ?? JSON.stringify(e.action)}${digest}${persisted}`)
         break
     }
   }
