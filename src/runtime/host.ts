@@ -125,7 +125,7 @@ export class NodeHost<S, M, D, C, R, Cfg, V> {
   private readonly encodeDurable: (d: D) => unknown
   private readonly events: EventSink
   /** False with `noEvents`: no digests or event lines are built at all. */
-  private readonly recording: boolean
+  readonly recording: boolean
   private readonly log: Logger
   private readonly started: number
 

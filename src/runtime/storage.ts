@@ -428,21 +428,11 @@ export class FileStore<D> implements DurableStore<D> {
     }
   }
 
-  /** Writes `value` as the one full record of a new generation: temp file, fsync, rename, fsync dir. */
+  /** Writes `value` as the one full record of a new generation (`writeFileAtomic`). */
   private async startGeneration(value: D): Promise<number> {
     const next = this.gen + 1
     const record = encodeRecord(encodePayload(this.schema, value, undefined))
-    const final = path.join(this.dir, walName(next))
-    const tmp = `${final}.tmp`
-    const fh = await fs.promises.open(tmp, "w")
-    try {
-      await fh.write(record, 0, record.length)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await fs.promises.rename(tmp, final)
-    fsyncPath(this.dir)
+    await writeFileAtomic(this.dir, walName(next), [record])
     const old = this.gen
     this.closeFd()
     this.gen = next

@@ -41,7 +41,7 @@ import {
 } from "../../../spec/raft/rules.ts"
 import type { ClientReply, ClientRequest, Durable, Message, RaftConfig, RaftFlags, Snapshot } from "../../../spec/raft/schema.ts"
 import type { Clock, TimerHandle } from "../clock.ts"
-import { noEvents, type EventSink } from "../events.ts"
+import type { EventSink } from "../events.ts"
 import { NodeHost, silentLogger, type Logger, type StepInfo } from "../host.ts"
 import { makeRng } from "../prng.ts"
 import type { DurableStore } from "../storage.ts"
@@ -558,7 +558,7 @@ export class RaftNode {
     if (prepare === undefined || term === undefined) return compact()
     // While the file is written, a turn of its own encodes the step's event line (the key space JSON-escaped:
     // ~5 ms for 20,000 keys), so the compact step's turn — in which the node answers nobody — does not.
-    if (this.options.events !== undefined && this.options.events !== noEvents) this.clock.setTimeout(() => (encoded = JSON.stringify(action)), 0)
+    if (this.host.recording) this.clock.setTimeout(() => (encoded = JSON.stringify(action)), 0)
     prepare({ index: p.index, term, data: p.data }).then(compact, (error: unknown) => {
       // Not compacted: the log stays whole, and the next snapshot is due as if this one had been taken.
       this.compactQueued = false
