@@ -4,7 +4,7 @@
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { decodeCommand, encodeCommand, KvStore, type Command, type Result } from "../../src/runtime/raft/kv.ts"
+import { cleanKey, decodeCommand, encodeCommand, KvStore, type Command, type Result } from "../../src/runtime/raft/kv.ts"
 
 const run = (kv: KvStore, c: Command): Result | undefined => kv.apply(kv.index + 1, encodeCommand(c))
 
@@ -161,6 +161,47 @@ describe("etcd v2 key space", () => {
     fc.assert(
       fc.property(cmdArb, (c) => {
         expect(decodeCommand(encodeCommand(c))).toEqual(c)
+      }),
+    )
+  })
+
+  it("cleans keys as etcd does: a leading slash, no empty or '.' segments (already clean keys kept as they are)", () => {
+    const definition = (k: string): string => "/" + k.split("/").filter((p) => p !== "" && p !== ".").join("/")
+    const keyArb = fc.array(fc.constantFrom("/", ".", "a", "b", ".."), { maxLength: 12 }).map((parts) => parts.join(""))
+    fc.assert(
+      fc.property(keyArb, (k) => {
+        expect(cleanKey(k)).toBe(definition(k))
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it("gives the same results whichever spelling of a key the commands use", () => {
+    const segment = fc.constantFrom("a", "b", "c")
+    const pathArb = fc.array(segment, { minLength: 1, maxLength: 3 })
+    const messy = (parts: string[], noise: number): string =>
+      (noise & 1 ? "" : "/") + parts.join(noise & 2 ? "//" : noise & 4 ? "/./" : "/") + (noise & 8 ? "/" : "")
+    const cmdArb = fc.tuple(fc.constantFrom("set", "setDir", "create", "update", "cas", "delete", "rdelete", "post"), pathArb, fc.nat(15), fc.nat(3))
+    fc.assert(
+      fc.property(fc.array(cmdArb, { maxLength: 40 }), (cmds) => {
+        const spelled = (clean: boolean) => {
+          const kv = new KvStore()
+          return cmds.map(([kind, parts, noise, v]) => {
+            const key = clean ? "/" + parts.join("/") : messy(parts, noise)
+            const value = `v${v}`
+            const c: Command =
+              kind === "set" ? { _tag: "set", key, value }
+              : kind === "setDir" ? { _tag: "set", key, dir: true }
+              : kind === "create" ? { _tag: "set", key, value, prevExist: false }
+              : kind === "update" ? { _tag: "set", key, value, prevExist: true }
+              : kind === "cas" ? { _tag: "set", key, value, prevValue: "v1" }
+              : kind === "delete" ? { _tag: "delete", key }
+              : kind === "rdelete" ? { _tag: "delete", key, recursive: true }
+              : { _tag: "post", key, value }
+            return [run(kv, c), kv.get(key, { recursive: true, sorted: true })]
+          })
+        }
+        expect(spelled(false)).toEqual(spelled(true))
       }),
     )
   })

@@ -101,6 +101,8 @@ export const Ecode = {
 } as const
 export type EcodeName = keyof typeof Ecode
 
+const failure = (name: EcodeName, cause: string, index: number): Result => ({ ok: false, error: etcdError(name, cause, index) })
+
 export const statusOf = (errorCode: number): number => {
   for (const e of Object.values(Ecode)) if (e.code === errorCode) return e.status
   return 500
@@ -114,9 +116,24 @@ export const etcdError = (name: EcodeName, cause: string, index: number): EtcdEr
 })
 
 /** etcd's key cleaning: leading slash, no empty or trailing segments. */
-export const cleanKey = (key: string): string => {
-  const parts = key.split("/").filter((p) => p !== "" && p !== ".")
-  return "/" + parts.join("/")
+export const cleanKey = (key: string): string =>
+  isClean(key) ? key : "/" + key.split("/").filter((p) => p !== "" && p !== ".").join("/")
+
+const SLASH = 47
+const DOT = 46
+
+/** Whether `key` is already clean: every key of every write is checked, and almost all are (no split needed). */
+const isClean = (key: string): boolean => {
+  const n = key.length
+  if (n === 0 || key.charCodeAt(0) !== SLASH) return false
+  if (n === 1) return true
+  for (let i = 0; i < n; i++) {
+    if (key.charCodeAt(i) !== SLASH) continue
+    if (i + 1 === n) return false
+    const next = key.charCodeAt(i + 1)
+    if (next === SLASH || (next === DOT && (i + 2 === n || key.charCodeAt(i + 2) === SLASH))) return false
+  }
+  return true
 }
 
 const parentOf = (key: string): string => {
@@ -169,14 +186,17 @@ export class KvStore {
   private historyStart = 1
   private readonly watchers = new Set<Watcher>()
 
+  /** The node at a clean key. Walks the key by its slashes: no array of segments per call. */
   private lookup(key: string): KvNode | undefined {
     if (key === "/") return this.root
     let n: KvNode | undefined = this.root
-    for (const part of key.slice(1).split("/")) {
-      n = n.children?.get(part)
-      if (n === undefined) return undefined
+    let start = 1
+    for (;;) {
+      const slash = key.indexOf("/", start)
+      n = n.children?.get(slash === -1 ? key.slice(start) : key.slice(start, slash))
+      if (n === undefined || slash === -1) return n
+      start = slash + 1
     }
-    return n
   }
 
   /**
@@ -194,41 +214,41 @@ export class KvStore {
   }
 
   private execute(c: Exclude<Command, { _tag: "noop" }>, index: number): Result {
-    const fail = (name: EcodeName, cause: string): Result => ({ ok: false, error: etcdError(name, cause, index) })
     switch (c._tag) {
       case "post": {
         const dirKey = cleanKey(c.key)
         const key = dirKey === "/" ? `/${String(index).padStart(20, "0")}` : `${dirKey}/${String(index).padStart(20, "0")}`
-        return this.put(key, c.dir === true ? undefined : (c.value ?? ""), c.dir === true, index, "create", fail)
+        return this.put(key, c.dir === true ? undefined : (c.value ?? ""), c.dir === true, index, "create")
       }
       case "set": {
         const key = cleanKey(c.key)
-        if (key === "/") return fail("RootROnly", "/")
-        const existing = this.lookup(key)
+        if (key === "/") return failure("RootROnly", "/", index)
         const compare = c.prevValue !== undefined || c.prevIndex !== undefined
-        if (c.prevExist === false && existing !== undefined) return fail("NodeExist", key)
-        if ((compare || c.prevExist === true) && existing === undefined) return fail("KeyNotFound", key)
+        // A plain set does not look at what it replaces before `put` (which finds it anyway).
+        const existing = compare || c.prevExist !== undefined ? this.lookup(key) : undefined
+        if (c.prevExist === false && existing !== undefined) return failure("NodeExist", key, index)
+        if ((compare || c.prevExist === true) && existing === undefined) return failure("KeyNotFound", key, index)
         if (compare && existing !== undefined) {
-          if (existing.dir) return fail("NotFile", key)
+          if (existing.dir) return failure("NotFile", key, index)
           const why = this.compareFailure(existing, c.prevValue, c.prevIndex)
-          if (why !== undefined) return fail("TestFailed", why)
+          if (why !== undefined) return failure("TestFailed", why, index)
         }
         const action = c.prevExist === false ? "create" : compare ? "compareAndSwap" : c.prevExist === true ? "update" : "set"
-        return this.put(key, c.dir === true ? undefined : (c.value ?? ""), c.dir === true, index, action, fail)
+        return this.put(key, c.dir === true ? undefined : (c.value ?? ""), c.dir === true, index, action)
       }
       case "delete": {
         const key = cleanKey(c.key)
-        if (key === "/") return fail("RootROnly", "/")
+        if (key === "/") return failure("RootROnly", "/", index)
         const existing = this.lookup(key)
-        if (existing === undefined) return fail("KeyNotFound", key)
+        if (existing === undefined) return failure("KeyNotFound", key, index)
         const compare = c.prevValue !== undefined || c.prevIndex !== undefined
         if (existing.dir) {
-          if (compare) return fail("NotFile", key)
-          if (c.dir !== true && c.recursive !== true) return fail("NotFile", key)
-          if (c.recursive !== true && existing.children!.size > 0) return fail("DirNotEmpty", key)
+          if (compare) return failure("NotFile", key, index)
+          if (c.dir !== true && c.recursive !== true) return failure("NotFile", key, index)
+          if (c.recursive !== true && existing.children!.size > 0) return failure("DirNotEmpty", key, index)
         } else if (compare) {
           const why = this.compareFailure(existing, c.prevValue, c.prevIndex)
-          if (why !== undefined) return fail("TestFailed", why)
+          if (why !== undefined) return failure("TestFailed", why, index)
         }
         const prevNode = fileJson(existing)
         this.lookup(parentOf(key))!.children!.delete(key.slice(key.lastIndexOf("/") + 1))
@@ -253,25 +273,24 @@ export class KvStore {
     dir: boolean,
     index: number,
     action: string,
-    fail: (name: EcodeName, cause: string) => Result,
   ): Result {
     // Walk (and create) the parent directories; a file on the way is "Not a directory".
-    const parts = key.slice(1).split("/")
     let parent = this.root
-    let path = ""
-    for (const part of parts.slice(0, -1)) {
-      path += "/" + part
+    let start = 1
+    for (let slash = key.indexOf("/", start); slash !== -1; slash = key.indexOf("/", start)) {
+      const part = key.slice(start, slash)
       let next = parent.children!.get(part)
       if (next === undefined) {
-        next = { key: path, value: undefined, dir: true, createdIndex: index, modifiedIndex: index, children: new Map() }
+        next = { key: key.slice(0, slash), value: undefined, dir: true, createdIndex: index, modifiedIndex: index, children: new Map() }
         parent.children!.set(part, next)
-      } else if (!next.dir) return fail("NotDir", path)
+      } else if (!next.dir) return failure("NotDir", key.slice(0, slash), index)
       parent = next
+      start = slash + 1
     }
-    const name = parts.at(-1)!
+    const name = key.slice(start)
     const existing = parent.children!.get(name)
-    if (existing !== undefined && existing.dir) return fail("NotFile", key)
-    if (existing !== undefined && dir) return fail("NotFile", key)
+    if (existing !== undefined && existing.dir) return failure("NotFile", key, index)
+    if (existing !== undefined && dir) return failure("NotFile", key, index)
     const node: KvNode = dir
       ? { key, value: undefined, dir: true, createdIndex: index, modifiedIndex: index, children: new Map() }
       : {
@@ -366,6 +385,7 @@ export class KvStore {
       this.history.shift()
       this.historyStart = this.history[0]!.index
     }
+    if (this.watchers.size === 0) return
     for (const w of [...this.watchers]) {
       if (e.index >= w.sinceIndex && matches(w.key, w.recursive, e)) {
         this.watchers.delete(w)
