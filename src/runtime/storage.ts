@@ -79,11 +79,22 @@ export const openAppend = (file: string, extra: number): number => {
   return fs.openSync(file, O_WRONLY | O_APPEND | O_DSYNC | extra)
 }
 
-/** Writes all of `buf` at the end of `fd` (a short write continues where it stopped). */
-export const writeAll = (fd: number, buf: Buffer): Promise<void> =>
+/**
+ * Opens `file` for durable writes at chosen offsets (no O_APPEND, which would ignore them), with O_DSYNC as
+ * `openAppend`: a log that overwrites the zeros it allocated ahead of its end (`FileStore`).
+ */
+const openDurable = (file: string): number => {
+  const { O_WRONLY, O_DSYNC } = fs.constants
+  return fs.openSync(file, O_WRONLY | O_DSYNC)
+}
+
+/**
+ * Writes all of `buf` at the end of `fd`, or at file offset `at` (a short write continues where it stopped).
+ */
+export const writeAll = (fd: number, buf: Buffer, at: number | null = null): Promise<void> =>
   new Promise((resolve, reject) => {
     const from = (offset: number): void =>
-      fs.write(fd, buf, offset, buf.length - offset, null, (error, written) => {
+      fs.write(fd, buf, offset, buf.length - offset, at === null ? null : at + offset, (error, written) => {
         if (error !== null) reject(error)
         else if (offset + written < buf.length) from(offset + written)
         else resolve()
@@ -120,24 +131,40 @@ const validRecordAfter = (buf: Buffer, from: number): boolean => {
 export interface ScanResult {
   /** Payloads of the valid records, in order. */
   readonly payloads: ReadonlyArray<Buffer>
-  /** Offset just past the last valid record; bytes beyond it are a torn tail to truncate. */
+  /**
+   * Offset just past the last valid record; bytes beyond it are a torn tail to truncate, or the zeros a
+   * `FileStore` allocated ahead of its end (`preallocated`).
+   */
   readonly validBytes: number
   /** Why the tail was cut, when it was. */
   readonly tornReason?: string
+  /** Whether every byte after the last record is zero: space allocated ahead, not a torn write. */
+  readonly preallocated?: boolean
 }
 
-/** Splits a log file's bytes into records; throws `CorruptLogError` for damage before the tail. */
-export const scanRecords = (file: string, buf: Buffer): ScanResult => {
+const allZero = (buf: Buffer, from: number): boolean => {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false
+  return true
+}
+
+/**
+ * Splits a log file's bytes into records; throws `CorruptLogError` for damage before the tail. `zerosAhead`:
+ * the file's writer allocates zeros ahead of its last record (`FileStore`), so a tail of zeros is not torn.
+ */
+export const scanRecords = (file: string, buf: Buffer, zerosAhead = false): ScanResult => {
   const payloads: Buffer[] = []
   let at = 0
   while (at < buf.length) {
+    if (zerosAhead && buf[at] === 0 && allZero(buf, at)) return { payloads, validBytes: at, preallocated: true }
     let reason: string | undefined
     if (buf.length - at < RECORD_HEADER_BYTES) {
       reason = `${buf.length - at} bytes, shorter than a record header`
     } else {
       const len = buf.readUInt32BE(at)
       const start = at + RECORD_HEADER_BYTES
-      if (start + len > buf.length) reason = `length ${len} runs past the end of the file`
+      // No record is empty (a payload is a JSON object); zeros where a header belongs are a write that never landed.
+      if (len < 2) reason = `a record length of ${len}`
+      else if (start + len > buf.length) reason = `length ${len} runs past the end of the file`
       else if (crc32c(buf.subarray(start, start + len)) >>> 0 !== buf.readUInt32BE(at + 4)) reason = "CRC32C mismatch"
       else {
         payloads.push(buf.subarray(start, start + len))
@@ -326,11 +353,25 @@ export interface RecoveryReport {
   readonly tornReason?: string
 }
 
+/**
+ * Zeros a `FileStore` keeps allocated ahead of its log's end, so that an append overwrites them in place: an
+ * O_DSYNC write that neither allocates blocks nor changes the file's size has no metadata for the file system's
+ * journal to commit. On this machine's ext4, 10 KB appends: 153 → 87 µs each, 61 → 37 µs of CPU (`npm run
+ * bench:cluster` below). Written on the thread pool while appends go on, half a chunk before they reach it.
+ */
+export const PREALLOCATE_BYTES = 2 * 1024 * 1024
+const zeros = Buffer.alloc(PREALLOCATE_BYTES)
+
 export class FileStore<D> implements DurableStore<D> {
-  /** The current generation, opened for appending with O_DSYNC: a write returns once its data is durable. */
+  /** The current generation, opened with O_DSYNC: a write returns once its data is durable. */
   private fd: number | undefined
   private last: D | undefined
   private busy = false
+  /** The file holds zeros from `size` up to here (written and durable). */
+  private zeroedEnd = 0
+  /** The zeros being written, from `zeroingFrom`; an append that would reach them waits. */
+  private zeroing: Promise<void> | undefined
+  private zeroingFrom = 0
 
   private constructor(
     readonly dir: string,
@@ -340,6 +381,7 @@ export class FileStore<D> implements DurableStore<D> {
     private gen: number,
     private size: number,
     private readonly compactBytes: number,
+    private readonly logger: StorageLogger | undefined,
   ) {
     this.last = recovered
   }
@@ -360,11 +402,11 @@ export class FileStore<D> implements DurableStore<D> {
     const compactBytes = options.compactBytes ?? 64 * 1024 * 1024
     const gen = gens.at(-1)
     if (gen === undefined) {
-      return new FileStore(dir, schema, undefined, { file: undefined, records: 0, truncatedBytes: 0 }, 0, 0, compactBytes)
+      return new FileStore(dir, schema, undefined, { file: undefined, records: 0, truncatedBytes: 0 }, 0, 0, compactBytes, options.logger)
     }
     const file = path.join(dir, walName(gen))
     const buf = fs.readFileSync(file)
-    const scan = scanRecords(file, buf)
+    const scan = scanRecords(file, buf, true)
     let value: D | undefined
     let offset = 0
     for (const payload of scan.payloads) {
@@ -376,7 +418,7 @@ export class FileStore<D> implements DurableStore<D> {
       }
       offset += RECORD_HEADER_BYTES + payload.length
     }
-    const truncated = buf.length - scan.validBytes
+    const truncated = scan.preallocated === true ? 0 : buf.length - scan.validBytes
     if (truncated > 0) {
       options.logger?.warn(
         `${file}: truncating a torn final record at byte offset ${scan.validBytes} (${scan.tornReason}); ` +
@@ -398,7 +440,9 @@ export class FileStore<D> implements DurableStore<D> {
       truncatedBytes: truncated,
       ...(scan.tornReason === undefined ? {} : { tornReason: scan.tornReason }),
     }
-    return new FileStore(dir, schema, value, report, gen, scan.validBytes, compactBytes)
+    const store = new FileStore(dir, schema, value, report, gen, scan.validBytes, compactBytes, options.logger)
+    if (scan.preallocated === true) store.zeroedEnd = buf.length
+    return store
   }
 
   get generation(): number {
@@ -418,10 +462,13 @@ export class FileStore<D> implements DurableStore<D> {
         return { bytes, compacted: bytes > 0 && this.gen > 1 }
       }
       const record = encodeRecord(encodePayload(this.schema, value, this.last))
-      // Issued in this same turn (the file is opened synchronously, once per generation).
-      await writeAll(this.fd ?? this.openAppend(), record)
+      const fd = this.fd ?? this.openAppend()
+      if (this.zeroing !== undefined && this.size + record.length > this.zeroingFrom) await this.zeroing
+      // Issued in this same turn otherwise (the file is opened synchronously, once per generation).
+      await writeAll(fd, record, this.size)
       this.size += record.length
       this.last = value
+      this.preallocate(fd)
       return { bytes: record.length, compacted: false }
     } finally {
       this.busy = false
@@ -430,6 +477,7 @@ export class FileStore<D> implements DurableStore<D> {
 
   /** Writes `value` as the one full record of a new generation (`writeFileAtomic`). */
   private async startGeneration(value: D): Promise<number> {
+    if (this.zeroing !== undefined) await this.zeroing
     const next = this.gen + 1
     const record = encodeRecord(encodePayload(this.schema, value, undefined))
     await writeFileAtomic(this.dir, walName(next), [record])
@@ -443,16 +491,37 @@ export class FileStore<D> implements DurableStore<D> {
   }
 
   private openAppend(): number {
-    this.fd = openAppend(path.join(this.dir, walName(this.gen)), 0)
+    this.fd = openDurable(path.join(this.dir, walName(this.gen)))
     return this.fd
+  }
+
+  /** Starts writing the next chunk of zeros once less than half a chunk is left ahead of the log's end. */
+  private preallocate(fd: number): void {
+    if (this.zeroing !== undefined || this.zeroedEnd - this.size >= PREALLOCATE_BYTES / 2) return
+    const from = Math.max(this.zeroedEnd, this.size)
+    this.zeroingFrom = from
+    this.zeroing = writeAll(fd, zeros, from).then(
+      () => {
+        this.zeroedEnd = from + PREALLOCATE_BYTES
+        this.zeroing = undefined
+      },
+      (error: Error) => {
+        // Appends still work past the zeros (they extend the file); only their speed is lost.
+        this.zeroedEnd = Number.POSITIVE_INFINITY
+        this.zeroing = undefined
+        this.logger?.warn(`${path.join(this.dir, walName(this.gen))}: could not allocate log space ahead (${error.message}); appends extend the file`)
+      },
+    )
   }
 
   private closeFd(): void {
     if (this.fd !== undefined) fs.closeSync(this.fd)
     this.fd = undefined
+    this.zeroedEnd = 0
   }
 
   async close(): Promise<void> {
+    if (this.zeroing !== undefined) await this.zeroing
     this.closeFd()
   }
 }

@@ -42,7 +42,7 @@ const seed = async (dir: string): Promise<{ file: string; ends: number[]; values
   await store.close()
   const file = path.join(dir, "n1", fs.readdirSync(path.join(dir, "n1")).find((f) => f.endsWith(".log"))!)
   let at = 0
-  const ends = scanRecords(file, fs.readFileSync(file)).payloads.map((p) => (at += RECORD_HEADER_BYTES + p.length))
+  const ends = scanRecords(file, fs.readFileSync(file), true).payloads.map((p) => (at += RECORD_HEADER_BYTES + p.length))
   return { file, ends, values }
 }
 

@@ -26,7 +26,7 @@ const freshDir = (): string => {
 
 const snapFiles = (dir: string): string[] => fs.readdirSync(dir).filter((n) => n.endsWith(".snap")).sort()
 const walFile = (dir: string): string => path.join(dir, fs.readdirSync(dir).find((n) => n.endsWith(".log"))!)
-const recordSizes = (dir: string): number[] => scanRecords(walFile(dir), fs.readFileSync(walFile(dir))).payloads.map((p) => p.length)
+const recordSizes = (dir: string): number[] => scanRecords(walFile(dir), fs.readFileSync(walFile(dir)), true).payloads.map((p) => p.length)
 
 const base: Durable = { currentTerm: 2, votedFor: nodeId("n1"), log: [{ term: 1, value: "a" }, { term: 2, value: "b" }, { term: 2, value: "c" }] }
 const bigData = JSON.stringify({ v: 1, keys: Array.from({ length: 2000 }, (_, i) => [`/k/${i}`, "x".repeat(40)]) })

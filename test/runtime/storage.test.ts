@@ -15,6 +15,7 @@ import {
   decodePayload,
   encodePayload,
   FileStore,
+  PREALLOCATE_BYTES,
   RECORD_HEADER_BYTES,
   scanRecords,
 } from "../../src/runtime/storage.ts"
@@ -75,7 +76,7 @@ const recordEnds = (file: string): number[] => {
   const buf = fs.readFileSync(file)
   const ends: number[] = []
   let at = 0
-  for (const p of scanRecords(file, buf).payloads) {
+  for (const p of scanRecords(file, buf, true).payloads) {
     at += RECORD_HEADER_BYTES + p.length
     ends.push(at)
   }
@@ -133,16 +134,20 @@ describe("FileStore", () => {
         const file = onlyWal(dir)
         const ends = recordEnds(file)
         expect(ends).toHaveLength(values.length)
-        const size = fs.statSync(file).size
-        const cut = Math.floor(cutAt * size)
+        // The file holds the records, then zeros allocated ahead (PREALLOCATE_BYTES): cut in either.
+        const dataEnd = ends.at(-1)!
+        expect(fs.statSync(file).size).toBeGreaterThanOrEqual(dataEnd)
+        const cut = Math.floor(cutAt * (dataEnd + 64))
         fs.truncateSync(file, cut)
         const complete = ends.filter((e) => e <= cut).length
         const warnings: string[] = []
         const store = FileStore.open(dir, Durable, { logger: { warn: (m) => warnings.push(m) } })
         expect(store.recovered).toEqual(complete === 0 ? undefined : values[complete - 1])
         const validEnd = complete === 0 ? 0 : ends[complete - 1]!
-        expect(fs.statSync(file).size).toBe(validEnd)
-        expect(warnings.length).toBe(cut > validEnd ? 1 : 0)
+        // A torn record is cut off with a warning; zeros after the last record are kept, silently.
+        const torn = cut > validEnd && cut < dataEnd
+        expect(fs.statSync(file).size).toBe(torn ? validEnd : cut)
+        expect(warnings.length).toBe(torn ? 1 : 0)
         // Appending after a truncated tail continues the log.
         const next: Durable = { currentTerm: 99, votedFor: null, log: store.recovered?.log ?? [] }
         await store.append(next)
@@ -188,6 +193,46 @@ describe("FileStore", () => {
       ),
       { numRuns: 60 },
     )
+  })
+
+  it("appends over zeros it allocated ahead, chunk after chunk, and recovers the last value", async () => {
+    // Entries of ~100 KB: the log passes two chunks of zeros (PREALLOCATE_BYTES) within 60 appends.
+    const big = (i: number) => ({ term: 1, value: `${i}`.padEnd(100_000, "x") })
+    const values: Durable[] = []
+    for (let i = 0; i < 60; i++) values.push({ currentTerm: 1, votedFor: null, log: [...(values.at(-1)?.log ?? []), big(i)] })
+    const dir = freshDir()
+    await writeAll(dir, values)
+    const file = onlyWal(dir)
+    const dataEnd = recordEnds(file).at(-1)!
+    expect(dataEnd).toBeGreaterThan(2 * PREALLOCATE_BYTES)
+    // The zeros ahead are there (an append that extends the file would leave none) and stay after the records.
+    const size = fs.statSync(file).size
+    expect(size).toBeGreaterThan(dataEnd)
+    expect(fs.readFileSync(file).subarray(dataEnd).every((b) => b === 0)).toBe(true)
+    const warnings: string[] = []
+    const store = FileStore.open(dir, Durable, { logger: { warn: (m) => warnings.push(m) } })
+    expect(store.recovered).toEqual(values.at(-1))
+    expect(warnings).toEqual([])
+    await store.close()
+  })
+
+  it("tells zeros allocated ahead from a torn write, and only a FileStore expects them", async () => {
+    const dir = freshDir()
+    await writeAll(dir, valuesOf([{ op: "term" }, { op: "append", values: ["a"] }]))
+    const file = onlyWal(dir)
+    const records = fs.readFileSync(file).subarray(0, recordEnds(file).at(-1)!)
+    const zeros = (n: number) => Buffer.alloc(n)
+    // Zeros after the last record: space allocated ahead for a FileStore, a torn tail for anyone else (ZAB).
+    const ahead = scanRecords(file, Buffer.concat([records, zeros(100)]), true)
+    expect(ahead).toMatchObject({ validBytes: records.length, preallocated: true })
+    expect(ahead.tornReason).toBeUndefined()
+    expect(scanRecords(file, Buffer.concat([records, zeros(100)])).tornReason).toBe("a record length of 0")
+    // A write that landed in part (its header still zeros, a later sector written) is torn, not allocated space.
+    const partial = scanRecords(file, Buffer.concat([records, zeros(8), Buffer.from("garbage"), zeros(100)]), true)
+    expect(partial).toMatchObject({ validBytes: records.length, tornReason: "a record length of 0" })
+    expect(partial.preallocated).toBeUndefined()
+    // A valid record after zeros is not a tail at all: the durable prefix is damaged.
+    expect(() => scanRecords(file, Buffer.concat([records, zeros(8), records]), true)).toThrow(CorruptLogError)
   })
 
   it("treats a damaged last record as a torn write and truncates it", async () => {
