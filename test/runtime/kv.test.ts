@@ -2,9 +2,10 @@
  * The etcd v2 key space (src/runtime/raft/kv.ts): actions, error codes and JSON shapes as etcd returns them,
  * and determinism (the same commands give the same results on every node).
  */
+import { Schema } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { cleanKey, decodeCommand, encodeCommand, KvStore, type Command, type Result } from "../../src/runtime/raft/kv.ts"
+import { cleanKey, Command as CommandSchema, decodeCommand, encodeCommand, KvStore, type Command, type Result } from "../../src/runtime/raft/kv.ts"
 
 const run = (kv: KvStore, c: Command): Result | undefined => kv.apply(kv.index + 1, encodeCommand(c))
 
@@ -204,6 +205,35 @@ describe("etcd v2 key space", () => {
         expect(spelled(false)).toEqual(spelled(true))
       }),
     )
+  })
+
+  it("decodes an entry as the Command schema does (its plain-PUT shortcut included)", () => {
+    const bySchema = (text: string): Command | undefined => {
+      try {
+        return Schema.decodeUnknownSync(CommandSchema)(JSON.parse(text))
+      } catch {
+        return undefined
+      }
+    }
+    // Near misses of the shortcut's shape: other tags, missing, extra or mistyped fields, arrays, null.
+    const field = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null), fc.constant(undefined))
+    const near = fc.record(
+      { _tag: fc.constantFrom("set", "post", "delete", "noop", "SET"), key: field, value: field, id: field, prevExist: fc.oneof(fc.boolean(), fc.constant(undefined)), extra: field },
+      { requiredKeys: [] },
+    )
+    // The shortcut's own shape under every tag, sometimes with one field more.
+    const shaped = fc.record(
+      { _tag: fc.constantFrom("set", "post", "delete", "noop"), key: fc.string(), value: fc.string(), id: fc.string(), extra: field },
+      { requiredKeys: ["_tag", "key", "value", "id"] },
+    )
+    const text = fc.oneof(near.map((o) => JSON.stringify(o)), shaped.map((o) => JSON.stringify(o)), fc.json(), fc.string())
+    fc.assert(
+      fc.property(text, (t) => {
+        expect(decodeCommand(t)).toEqual(bySchema(t))
+      }),
+      { numRuns: 3000 },
+    )
+    expect(decodeCommand('{"_tag":"set","key":"/a","value":"1","id":"n1:1"}')).toEqual({ _tag: "set", key: "/a", value: "1", id: "n1:1" })
   })
 
   it("an entry that is not a command (a model value) applies as a no-op", () => {
