@@ -322,7 +322,10 @@ export class RaftNode {
    * against 7,250 writes/s (+7 %), servers 158 against 169 µs of CPU per write.
    */
   proposeThen(command: Command, resolve: (r: Result | undefined) => void, reject: (e: Error) => void): void {
-    const withId = { ...command, id: `${this.id}:${++this.nextId}` } as Command
+    // Eleven characters at least: V8's JSON.parse interns string values of up to ten, so a short id — unique per
+    // write — went into the string table on every node that applied it (`perf`: ~4 % of a loaded follower's
+    // main thread in the table's lookups and growth; 510 → 300 ns per command parsed in a micro-benchmark).
+    const withId = { ...command, id: `${this.id}:${String(++this.nextId).padStart(8, "0")}` } as Command
     this.batch.push({ value: encodeCommand(withId), command: withId, resolve, reject })
     // Once per turn: the batch goes at the end of it — unless an append is in flight (it goes when that is
     // durable) or the batch is held for a coalescing AppendEntries, which its growth may have filled.
