@@ -356,8 +356,9 @@ export interface RecoveryReport {
 /**
  * Zeros a `FileStore` keeps allocated ahead of its log's end, so that an append overwrites them in place: an
  * O_DSYNC write that neither allocates blocks nor changes the file's size has no metadata for the file system's
- * journal to commit. On this machine's ext4, 10 KB appends: 153 → 87 µs each, 61 → 37 µs of CPU (`npm run
- * bench:cluster` below). Written on the thread pool while appends go on, half a chunk before they reach it.
+ * journal to commit. On this machine's ext4, 10 KB appends: 153 → 87 µs each, 61 → 37 µs of CPU (README,
+ * "Durability rules", for `npm run bench:cluster`). Written on the thread pool while appends go on, half a
+ * chunk before they reach it.
  */
 export const PREALLOCATE_BYTES = 2 * 1024 * 1024
 const zeros = Buffer.alloc(PREALLOCATE_BYTES)
