@@ -15,3 +15,25 @@ export const wholeFlag = (args: ReadonlyArray<string>, name: string, fallback: n
   }
   return n
 }
+
+/**
+ * `--name A,B,C` in `args`: whole numbers from `min` to `max`, or `fallback` when the flag is absent; anything
+ * else stops the script as `wholeFlag` does.
+ */
+export const wholeListFlag = (
+  args: ReadonlyArray<string>,
+  name: string,
+  fallback: ReadonlyArray<number>,
+  min: number,
+  max: number,
+): ReadonlyArray<number> => {
+  const i = args.indexOf(`--${name}`)
+  if (i < 0) return fallback
+  const text = args[i + 1] ?? ""
+  const list = text.split(",").map(Number)
+  if (text.trim() === "" || list.some((n) => !Number.isInteger(n) || n < min || n > max)) {
+    process.stderr.write(`--${name} takes whole numbers from ${min} to ${max}, comma-separated (got ${JSON.stringify(text)})\n`)
+    process.exit(2)
+  }
+  return list
+}

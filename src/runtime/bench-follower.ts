@@ -16,25 +16,18 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { wholeFlag } from "./bench-flags.ts"
+import { wholeFlag, wholeListFlag } from "./bench-flags.ts"
 import { encodeFrame, FrameDecoder, FrameKind } from "./frame.ts"
 import { processCpuSeconds } from "./proc-cpu.ts"
 import { encodeCommand } from "./raft/kv.ts"
 import { clusterName, parsePeers } from "./raft/server.ts"
 
 const args = process.argv.slice(2)
-const option = (name: string): string | undefined => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : undefined
-}
-const SIZES = (option("sizes") ?? "1,8,19,64").split(",").map(Number)
+/** Entries per AppendEntries: 1 to 64, the runtime's most per message. */
+const SIZES = wholeListFlag(args, "sizes", [1, 8, 19, 64], 1, 64)
 const ENTRIES = wholeFlag(args, "entries", 20_000, 1)
 const EVENTS = !args.includes("--no-events")
 const WARMUP_ENTRIES = 2000
-if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) {
-  process.stderr.write("--sizes takes whole numbers from 1 to 64 (the runtime's entries per message)\n")
-  process.exit(2)
-}
 
 const bin = fileURLToPath(new URL("../cli/quorum.mjs", import.meta.url))
 
