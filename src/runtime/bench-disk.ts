@@ -9,14 +9,13 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { wholeFlag, wholeListFlag } from "./bench-flags.ts"
+import { textFlag, wholeFlag, wholeListFlag } from "./bench-flags.ts"
 
 const args = process.argv.slice(2)
 const WRITES = wholeFlag(args, "writes", 3000, 1)
 /** Bytes per append: a Raft leader's group commit of a few 128-byte writes, and of ~48. */
 const SIZES = wholeListFlag(args, "sizes", [300, 10_000], 1, 1 << 20)
-const dirAt = args.indexOf("--dir")
-const base = dirAt >= 0 ? (args[dirAt + 1] ?? os.tmpdir()) : os.tmpdir()
+const base = textFlag(args, "dir") ?? os.tmpdir()
 const dir = fs.mkdtempSync(path.join(base, "quorum-bench-disk-"))
 
 const cpuMs = (): number => {

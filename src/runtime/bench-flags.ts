@@ -1,4 +1,4 @@
-/** The benchmark scripts' (bench*.ts) numeric flags, read and checked one way. */
+/** The benchmark scripts' (bench*.ts) flags with values, read and checked one way. */
 
 /**
  * `--name N` in `args`: a whole number ≥ `min`, or `fallback` when the flag is absent. Anything else stops the
@@ -36,4 +36,10 @@ export const wholeListFlag = (
     process.exit(2)
   }
   return list
+}
+
+/** `--name text` in `args`: the text after the flag, or undefined when the flag (or its value) is absent. */
+export const textFlag = (args: ReadonlyArray<string>, name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`)
+  return i < 0 ? undefined : args[i + 1]
 }

@@ -33,7 +33,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { ETCD_BIN, etcdLeader, etcdVersion, startEtcd } from "./bench-etcd.ts"
-import { wholeFlag } from "./bench-flags.ts"
+import { textFlag, wholeFlag } from "./bench-flags.ts"
 import { processCpuSeconds } from "./proc-cpu.ts"
 import { startZookeeper, zkConnect, zkLeader, zkWrite, zookeeperAvailable, zookeeperVersion, type ZkClient } from "./bench-zookeeper.ts"
 
@@ -54,7 +54,7 @@ const KEEP = args.includes("--keep")
 const FAILOVER = !args.includes("--no-failover")
 const COMPARE = args.includes("--compare")
 /** `--only raft` or `--only zab`: one protocol (and its comparison) instead of both. */
-const ONLY = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined
+const ONLY = textFlag(args, "only")
 const RAFT = ONLY === undefined || ONLY === "raft"
 const ZAB = ONLY === undefined || ONLY === "zab"
 const ETCD_HEARTBEAT_MS = optionalFlag("etcd-heartbeat-ms")
@@ -62,7 +62,7 @@ const ETCD_HEARTBEAT_MS = optionalFlag("etcd-heartbeat-ms")
 const COALESCE_MS = optionalFlag("coalesce-ms")
 const ETCD_ELECTION_MS = optionalFlag("etcd-election-ms")
 /** Our Raft nodes' `--variant` (default: the nodes' own, parallel-append). */
-const RAFT_VARIANT = args.includes("--variant") ? args[args.indexOf("--variant") + 1] : undefined
+const RAFT_VARIANT = textFlag(args, "variant")
 
 const bin = fileURLToPath(new URL("../cli/quorum.mjs", import.meta.url))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -71,21 +71,14 @@ export interface StorageLogger {
 // Records
 
 /**
- * Opens `file` for durable appends: O_DSYNC makes each write return once its data is on disk, so an append is
- * one write, not a write and an fdatasync (two trips to the thread pool). `extra`: more open flags (O_CREAT…).
+ * Opens `file` for durable writes: O_DSYNC makes each write return once its data is on disk, so an append is
+ * one write, not a write and an fdatasync (two trips to the thread pool). `extra`: more open flags — O_APPEND
+ * for a log that grows at its end (ZAB's segments), O_CREAT…; without it, writes go to the offsets given (a
+ * `FileStore` overwriting the zeros it allocated ahead).
  */
-export const openAppend = (file: string, extra: number): number => {
-  const { O_WRONLY, O_APPEND, O_DSYNC } = fs.constants
-  return fs.openSync(file, O_WRONLY | O_APPEND | O_DSYNC | extra)
-}
-
-/**
- * Opens `file` for durable writes at chosen offsets (no O_APPEND, which would ignore them), with O_DSYNC as
- * `openAppend`: a log that overwrites the zeros it allocated ahead of its end (`FileStore`).
- */
-const openDurable = (file: string): number => {
+export const openDurable = (file: string, extra = 0): number => {
   const { O_WRONLY, O_DSYNC } = fs.constants
-  return fs.openSync(file, O_WRONLY | O_DSYNC)
+  return fs.openSync(file, O_WRONLY | O_DSYNC | extra)
 }
 
 /**
@@ -463,7 +456,7 @@ export class FileStore<D> implements DurableStore<D> {
         return { bytes, compacted: bytes > 0 && this.gen > 1 }
       }
       const record = encodeRecord(encodePayload(this.schema, value, this.last))
-      const fd = this.fd ?? this.openAppend()
+      const fd = this.fd ?? this.openLog()
       if (this.zeroing !== undefined && this.size + record.length > this.zeroingFrom) await this.zeroing
       // Issued in this same turn otherwise (the file is opened synchronously, once per generation).
       await writeAll(fd, record, this.size)
@@ -491,7 +484,7 @@ export class FileStore<D> implements DurableStore<D> {
     return record.length
   }
 
-  private openAppend(): number {
+  private openLog(): number {
     this.fd = openDurable(path.join(this.dir, walName(this.gen)))
     return this.fd
   }

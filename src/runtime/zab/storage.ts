@@ -38,7 +38,7 @@ import {
   CorruptLogError,
   encodeRecord,
   fsyncPath,
-  openAppend,
+  openDurable,
   RECORD_HEADER_BYTES,
   scanRecords,
   writeAll,
@@ -241,11 +241,11 @@ export class ZabFileStore implements DurableStore<Durable> {
       if (this.segment === undefined || this.segment.bytes >= SEGMENT_BYTES) {
         await this.closeSegment()
         const file = path.join(this.dir, `log.${hex(fresh[0]!.zxid)}`)
-        this.segment = { fd: openAppend(file, fs.constants.O_CREAT | fs.constants.O_EXCL), file, bytes: 0 }
+        this.segment = { fd: openDurable(file, fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_EXCL), file, bytes: 0 }
         fsyncPath(this.dir)
       }
       const seg = this.segment
-      seg.fd ??= openAppend(seg.file, 0)
+      seg.fd ??= openDurable(seg.file, fs.constants.O_APPEND)
       await writeAll(seg.fd, records)
       seg.bytes += records.length
       bytes += records.length
