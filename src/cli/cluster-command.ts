@@ -15,7 +15,7 @@ import { nodeIds } from "../../spec/kernel/protocol.ts"
 import { freshSeed, nodeSeed } from "../runtime/prng.ts"
 import { ExitCode } from "./exit-codes.ts"
 import { runtimeFlags } from "../runtime/raft/config.ts"
-import { coalesceMsFlag, eventsDigestMsFlag, eventsRotateMbFlag, raftVariantFlag, snapshotEveryFlag } from "./node-command.ts"
+import { coalesceMsFlag, eventsDigestMsFlag, eventsRotateMbFlag, raftVariantFlag, snapshotEveryFlag, warmupWritesFlag } from "./node-command.ts"
 import { canColor } from "./render.ts"
 import { UsageError } from "./resolve.ts"
 
@@ -41,6 +41,8 @@ export interface ClusterCommandOptions {
   readonly eventsRotateMb?: number | undefined
   /** Passed to every node as --events-digest-ms when given. */
   readonly eventsDigestMs?: number | undefined
+  /** Raft: passed to every node as --warmup-writes when given. */
+  readonly warmupWrites?: number | undefined
   /** ZAB: the TIMEOUT timer. */
   readonly timeoutMs?: number | undefined
   readonly events: boolean
@@ -99,6 +101,7 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
       ? `Try: curl -XPOST ${members[0]!.clientUrl}/znodes/a -d '{"data":"1"}' ; curl ${members.at(-1)!.clientUrl}/znodes/a`
       : `Try: curl -XPUT ${members[0]!.clientUrl}/v2/keys/a -d value=1 ; curl ${members.at(-1)!.clientUrl}/v2/keys/a`,
   )
+  if (!zab && o.warmupWrites !== 0) out("Each node warms up its JIT for a few seconds before it serves, until its \"peer … client …\" line (--warmup-writes 0 skips it).")
   out("Ctrl-C stops every node.")
 
   const children = new Map<string, ChildProcess>()
@@ -146,6 +149,7 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
       ...(!zab && o.snapshotEvery !== undefined ? ["--snapshot-every", String(o.snapshotEvery)] : []),
       ...(o.eventsRotateMb !== undefined ? ["--events-rotate-mb", String(o.eventsRotateMb)] : []),
       ...(o.eventsDigestMs !== undefined ? ["--events-digest-ms", String(o.eventsDigestMs)] : []),
+      ...(!zab && o.warmupWrites !== undefined ? ["--warmup-writes", String(o.warmupWrites)] : []),
       ...(o.events ? [] : ["--no-events"]),
     ]
     // Every node of a cluster shares this machine's cores: one V8 worker thread each (for concurrent GC and
@@ -238,6 +242,7 @@ export const clusterCli = Command.make(
     snapshotEvery: snapshotEveryFlag,
     eventsRotateMb: eventsRotateMbFlag,
     eventsDigestMs: eventsDigestMsFlag,
+    warmupWrites: warmupWritesFlag,
     timeoutMs: positive("timeout-ms").pipe(Flag.withDescription("ZAB: the TIMEOUT after which a silent leader (or a leader without a quorum) is given up (default 2000)"), Flag.optional),
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Nodes do not write events.ndjson"), Flag.withDefault(false)),
   },
@@ -257,6 +262,7 @@ export const clusterCli = Command.make(
         snapshotEvery: Option.getOrUndefined(input.snapshotEvery),
         eventsRotateMb: Option.getOrUndefined(input.eventsRotateMb),
         eventsDigestMs: Option.getOrUndefined(input.eventsDigestMs),
+        warmupWrites: Option.getOrUndefined(input.warmupWrites),
         timeoutMs: Option.getOrUndefined(input.timeoutMs),
         events: !input.noEvents,
       }),

@@ -10,6 +10,7 @@ import type { Logger } from "../runtime/host.ts"
 import { freshSeed } from "../runtime/prng.ts"
 import { DEFAULT_SNAPSHOT_EVERY, defaultTimings as raftTimings, deployableVariants, RUNTIME_VARIANT } from "../runtime/raft/config.ts"
 import { ConfigError, parseClientUrls, parsePeers, startRaftServer } from "../runtime/raft/server.ts"
+import { DEFAULT_WARMUP_WRITES } from "../runtime/raft/warmup.ts"
 import { CorruptLogError } from "../runtime/storage.ts"
 import { defaultTimings as zabTimings } from "../runtime/zab/config.ts"
 import { startZabServer } from "../runtime/zab/server.ts"
@@ -42,6 +43,8 @@ export interface NodeCommandOptions {
   readonly eventsRotateMb?: number | undefined
   /** Milliseconds between state digests in the event log (0: every step). */
   readonly eventsDigestMs?: number | undefined
+  /** Raft: writes through a throw-away in-process cluster before serving (warmup.ts); 0 skips it. */
+  readonly warmupWrites?: number | undefined
 }
 
 const stamp = (): string => new Date().toISOString().slice(11, 23)
@@ -60,6 +63,7 @@ export const consoleLogger = (): Logger => {
 export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
   if (o.protocol !== "raft" && o.protocol !== "zab") throw new UsageError(`quorum node runs "raft" or "zab", not "${o.protocol}"`)
   const log = consoleLogger()
+  const supervised = process.connected
   let peers
   let clientUrls
   try {
@@ -98,6 +102,7 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
       ...(o.variant === undefined ? {} : { variant: o.variant }),
       ...(o.snapshotEvery === undefined ? {} : { snapshotEvery: o.snapshotEvery }),
       timings: { electionMs: o.electionMs, heartbeatMs: o.heartbeatMs, coalesceMs },
+      warmupWrites: o.warmupWrites ?? DEFAULT_WARMUP_WRITES,
       ...eventLog,
       logger: log,
     })
@@ -131,6 +136,8 @@ export const nodeCommand = async (o: NodeCommandOptions): Promise<number> => {
     // Started by `quorum cluster` (an IPC channel to it): if the cluster process dies, even by SIGKILL, the
     // channel closes and this node stops rather than live on as an orphan holding its ports.
     if (process.connected) process.once("disconnect", () => onSignal("SIGTERM"))
+    // …or died while this node was still starting (a Raft node's warm-up takes seconds).
+    else if (supervised) onSignal("SIGTERM")
   })
   log.info("stopped")
   // The open IPC channel would keep this process alive until the cluster's 10 s SIGKILL (which also loses
@@ -177,6 +184,18 @@ export const eventsDigestMsFlag = Flag.Int("events-digest-ms").pipe(
   Flag.optional,
 )
 
+/** `--warmup-writes`, shared with `quorum cluster`, which passes it on to its nodes. */
+export const warmupWritesFlag = Flag.Int("warmup-writes").pipe(
+  Flag.filter(
+    (n) => n >= 0,
+    () => "a whole number ≥ 0",
+  ),
+  Flag.withDescription(
+    `Raft: before serving, send this many writes through a throw-away 3-node cluster inside the process (temporary directory, ephemeral loopback ports) so V8 has compiled the node's paths before real clients come (default ${DEFAULT_WARMUP_WRITES}; 0 starts at once)`,
+  ),
+  Flag.optional,
+)
+
 /** `--snapshot-every`, shared with `quorum cluster`, which passes it on to its nodes. */
 export const snapshotEveryFlag = positive("snapshot-every").pipe(
   Flag.withDescription(`Raft: the fewest applied entries between two snapshots of the key space, which replace the log up to them (default ${DEFAULT_SNAPSHOT_EVERY}; more when the key space is larger than those entries' bytes)`),
@@ -219,6 +238,7 @@ export const nodeCli = Command.make(
     noEvents: Flag.Boolean("no-events").pipe(Flag.withDescription("Do not write <dir>/<id>/events.ndjson"), Flag.withDefault(false)),
     eventsRotateMb: eventsRotateMbFlag,
     eventsDigestMs: eventsDigestMsFlag,
+    warmupWrites: warmupWritesFlag,
   },
   (input) =>
     exitWith(() =>
@@ -240,6 +260,7 @@ export const nodeCli = Command.make(
         events: !input.noEvents,
         eventsRotateMb: Option.getOrUndefined(input.eventsRotateMb),
         eventsDigestMs: Option.getOrUndefined(input.eventsDigestMs),
+        warmupWrites: Option.getOrUndefined(input.warmupWrites),
       }),
     ),
 ).pipe(

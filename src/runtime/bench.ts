@@ -21,6 +21,9 @@
  * through the survivors' sessions). `--only raft` / `--only zab` runs one protocol (and its comparison).
  *
  * Before any system, the client sends `--client-warmup` (5,000) writes to an in-process stub (`warmClient`).
+ * Our Raft nodes warm up their own JIT before serving (`--warmup-writes`, raft/warmup.ts); `--node-warmup-writes
+ * N` passes another count (0: none). The table's "start → first acknowledged write" shows what each system's
+ * start-up takes, that warm-up included.
  * `--rounds R` measures each system R times (default 2 with `--compare`, in ABBA order, else 1).
  *
  * Everything runs on this machine; data directories are removed afterwards unless --keep.
@@ -61,6 +64,8 @@ const ETCD_HEARTBEAT_MS = optionalFlag("etcd-heartbeat-ms")
 /** Our Raft leader's `--coalesce-ms` (default: the node's own). */
 const COALESCE_MS = optionalFlag("coalesce-ms")
 const ETCD_ELECTION_MS = optionalFlag("etcd-election-ms")
+/** Our Raft nodes' `--warmup-writes` (default: the nodes' own). */
+const NODE_WARMUP_WRITES = optionalFlag("node-warmup-writes")
 /** Our Raft nodes' `--variant` (default: the nodes' own, parallel-append). */
 const RAFT_VARIANT = textFlag(args, "variant")
 
@@ -130,6 +135,8 @@ interface Leader {
 }
 interface Target {
   readonly name: string
+  /** `performance.now()` when the system's processes were started (for its start → first acknowledged write). */
+  readonly startedAt: number
   readonly urls: ReadonlyArray<string>
   readonly leader: (exclude?: string) => Promise<Leader>
   /** One write of `v` at `key` through the node at `url`: true once acknowledged (default: etcd v2 PUT). */
@@ -141,6 +148,8 @@ interface Target {
 }
 
 interface Result {
+  /** Milliseconds from starting the system's processes to its first acknowledged write. */
+  readonly readyMs: number
   readonly seconds: number
   readonly throughput: number
   readonly load: ReadonlyArray<number>
@@ -230,8 +239,12 @@ const runWorkload = async (target: Target): Promise<Result> => {
         request(agent, "PUT", `${url}/v2/keys/${key}`, `value=${v}`).then((r) => r.status >= 200 && r.status < 300))
     const leader = await target.leader()
     // Let the first entries commit and every connection settle.
+    let readyMs = Number.NaN
     for (let i = 0; i < 500; i++) {
-      if (await put(leader.url, "warmup", "1").catch(() => false)) break
+      if (await put(leader.url, "warmup", "1").catch(() => false)) {
+        readyMs = performance.now() - target.startedAt
+        break
+      }
       await sleep(20)
     }
     if (WARMUP > 0) {
@@ -298,6 +311,7 @@ const runWorkload = async (target: Target): Promise<Result> => {
       newLeader = (await target.leader(victim.id)).id
     }
     return {
+      readyMs,
       seconds,
       throughput: WRITES / seconds,
       load,
@@ -328,6 +342,7 @@ const benchQuorum = async (): Promise<Result> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-bench-"))
   const base = await freeBase()
   const urls = [1, 2, 3].map((i) => `http://127.0.0.1:${base + 1000 + i}`)
+  const startedAt = performance.now()
   const cluster = spawn(
     process.execPath,
     [
@@ -345,6 +360,7 @@ const benchQuorum = async (): Promise<Result> => {
       ...(EVENTS ? [] : ["--no-events"]),
       ...(COALESCE_MS === undefined ? [] : ["--coalesce-ms", String(COALESCE_MS)]),
       ...(RAFT_VARIANT === undefined ? [] : ["--variant", RAFT_VARIANT]),
+      ...(NODE_WARMUP_WRITES === undefined ? [] : ["--warmup-writes", String(NODE_WARMUP_WRITES)]),
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   )
@@ -364,6 +380,7 @@ const benchQuorum = async (): Promise<Result> => {
     process.stderr.write(`[quorum raft] starting a 3-node cluster in ${dir} (events ${EVENTS ? "on" : "off"})…\n`)
     return await runWorkload({
       name: "quorum raft",
+      startedAt,
       urls,
       pids: () => allPids(urls, status),
       // The node that says Leader in the highest term and that another node follows in that term (a deposed
@@ -398,6 +415,7 @@ const benchQuorum = async (): Promise<Result> => {
 const benchEtcd = async (): Promise<Result> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-bench-etcd-"))
   const base = await freeBase()
+  const startedAt = performance.now()
   const cluster = startEtcd({
     dir,
     base,
@@ -410,6 +428,7 @@ const benchEtcd = async (): Promise<Result> => {
     process.stderr.write(`[etcd ${cluster.version}] starting a 3-member cluster in ${dir}…\n`)
     return await runWorkload({
       name: `etcd ${cluster.version}`,
+      startedAt,
       urls: cluster.members.map((m) => m.clientUrl),
       pids: async () => cluster.members.flatMap((m) => (m.proc.pid === undefined ? [] : [m.proc.pid])),
       leader: async (exclude) => {
@@ -435,6 +454,7 @@ const benchZab = async (): Promise<Result> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-bench-zab-"))
   const base = await freeBase()
   const urls = [1, 2, 3].map((i) => `http://127.0.0.1:${base + 1000 + i}`)
+  const startedAt = performance.now()
   const cluster = spawn(
     process.execPath,
     [bin, "cluster", "zab", "--nodes", "3", "--dir", dir, "--base-port", String(base), "--seed", "1", ...(EVENTS ? [] : ["--no-events"])],
@@ -488,6 +508,7 @@ const benchZab = async (): Promise<Result> => {
     process.stderr.write(`[quorum zab] starting a 3-node cluster in ${dir} (events ${EVENTS ? "on" : "off"})…\n`)
     return await runWorkload({
       name: "quorum zab",
+      startedAt,
       urls,
       pids: () => allPids(urls, status),
       write,
@@ -528,6 +549,7 @@ const benchZookeeper = async (): Promise<Result> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-bench-zk-"))
   let base = await freeBase()
   while (!(await Promise.all([101, 102, 103].map((d) => portFree(base + d)))).every(Boolean)) base = await freeBase()
+  const startedAt = performance.now()
   const ensemble = startZookeeper(dir, base)
   const urls = ensemble.servers.map((s) => `127.0.0.1:${s.clientPort}`)
   const clients = new Map<string, ZkClient>()
@@ -540,6 +562,7 @@ const benchZookeeper = async (): Promise<Result> => {
     let probes = 0
     return await runWorkload({
       name: `zookeeper ${ensemble.version}`,
+      startedAt,
       urls,
       pids: async () => ensemble.servers.flatMap((s) => (s.proc.pid === undefined ? [] : [s.proc.pid])),
       write: (url, key, v) => zkWrite(clients.get(url)!, `/${key.replaceAll("/", "-")}`, v, known),
@@ -604,6 +627,7 @@ const table = (columns: ReadonlyArray<readonly [string, ReadonlyArray<Result>]>)
       "CPU per write: servers / client",
       ...columns.map(([, rs]) => `${overRounds(rs, (r) => (r.serverCpu / WRITES) * 1e6, int, " µs")} / ${overRounds(rs, (r) => (r.clientCpu / WRITES) * 1e6, int, " µs")}`),
     ],
+    ["start → first acknowledged write", ...columns.map(([, rs]) => overRounds(rs, (r) => r.readyMs, int, " ms"))],
     ["failed requests", ...columns.map(([, rs]) => String(rs.reduce((a, r) => a + r.failed, 0)))],
   ]
   const all: Array<ReadonlyArray<string>> = [["", ...columns.map(([name]) => name)], ...rows]

@@ -1,7 +1,7 @@
 /**
  * One `quorum node raft` process: a torn tail of its log is truncated with a warning and the node starts with
  * the complete records; corruption inside the log makes it refuse to start (exit 2) naming the file and
- * offset; garbage at its peer and client ports is refused while the node keeps serving.
+ * offset (before its JIT warm-up); garbage at its peer and client ports is refused while the node keeps serving.
  */
 import { spawn } from "node:child_process"
 import fc from "fast-check"
@@ -103,7 +103,10 @@ describe("quorum node raft (one process)", () => {
       const s = await waitStatus(clientPort)
       expect(s).toMatchObject({ id: "n1", term: 1, votedFor: "n1", logLength: 2 })
       expect(node.output()).toMatch(/truncating a torn final record at byte offset \d+/)
+      // The JIT warm-up ran after recovery, in a cluster of its own: the node's log and directory are its own.
+      expect(node.output()).toMatch(/JIT warm-up: 6000 writes through a throw-away in-process cluster in \d+ ms\n/)
       expect(fs.statSync(file).size).toBe(ends[1])
+      expect(fs.readdirSync(path.join(dir, "n1")).filter((f) => !/^(wal-\d+\.log|events\.ndjson)$/.test(f))).toEqual([])
       await fc.assert(
         fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 200 }), async (bytes) => {
           await rawSend(peerPort, bytes)
@@ -133,5 +136,6 @@ describe("quorum node raft (one process)", () => {
     expect(code).toBe(2)
     expect(node.output()).toContain(`${file}: the record at byte offset ${ends[0]} is corrupt (CRC32C mismatch)`)
     expect(fs.readFileSync(file)).toEqual(buf) // nothing was "repaired"
+    expect(node.output()).not.toContain("JIT warm-up") // refused before spending seconds warming up
   })
 })
