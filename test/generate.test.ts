@@ -5,13 +5,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { crc32c as nativeCrc32c } from "@node-rs/crc32"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import { crc32c } from "../src/generate/crc32c.ts"
+import { freeBase } from "../src/runtime/ports.ts"
 import { generateRaftPackage, GenerateError } from "../src/generate/raft-package.ts"
 
 const repo = path.resolve(import.meta.dirname, "..")
@@ -23,24 +23,6 @@ afterAll(() => {
 })
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const portFree = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const s = net.createServer()
-    s.once("error", () => resolve(false))
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)))
-  })
-
-/** A base port b with b+1..b+3 and b+1001..b+1003 free. */
-const freeBase = async (): Promise<number> => {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000)
-    const ports = [1, 2, 3, 1001, 1002, 1003].map((d) => base + d)
-    let ok = true
-    for (const p of ports) if (!(await portFree(p))) ok = false
-    if (ok) return base
-  }
-}
 
 const run = (cmd: string, args: string[], cwd: string): Promise<{ code: number | null; out: string }> =>
   new Promise((resolve) => {

@@ -18,6 +18,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { wholeFlag, wholeListFlag } from "./bench-flags.ts"
 import { encodeFrame, FrameDecoder, FrameKind } from "./frame.ts"
+import { freePorts } from "./ports.ts"
 import { processCpuSeconds } from "./proc-cpu.ts"
 import { encodeCommand } from "./raft/kv.ts"
 import { clusterName, parsePeers } from "./raft/server.ts"
@@ -37,16 +38,6 @@ const cpuSeconds = (pid: number): number => {
   return seconds
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-
 interface Measured {
   readonly size: number
   readonly messages: number
@@ -57,7 +48,7 @@ interface Measured {
 
 const measure = async (size: number): Promise<Measured> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-bench-follower-"))
-  const [p1, p2, p3, client] = [await freePort(), await freePort(), await freePort(), await freePort()]
+  const [p1, p2, p3, client] = await freePorts(4)
   const peers = `n1=127.0.0.1:${p1},n2=127.0.0.1:${p2},n3=127.0.0.1:${p3}`
   // An election timeout far beyond the run: the follower must not stand for election meanwhile.
   const flags = ["node", "raft", "--id", "n2", "--peers", peers, "--client-port", String(client), "--dir", dir, "--election-ms", "600000", "--seed", "1"]

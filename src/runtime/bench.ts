@@ -37,6 +37,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { ETCD_BIN, etcdLeader, etcdVersion, startEtcd } from "./bench-etcd.ts"
 import { textFlag, wholeFlag } from "./bench-flags.ts"
+import { freeBase, portFree } from "./ports.ts"
 import { processCpuSeconds } from "./proc-cpu.ts"
 import { startZookeeper, zkConnect, zkLeader, zkWrite, zookeeperAvailable, zookeeperVersion, type ZkClient } from "./bench-zookeeper.ts"
 
@@ -92,34 +93,6 @@ const request = (agent: http.Agent, method: string, url: string, body?: string):
     req.setTimeout(10_000, () => req.destroy(new Error("timeout")))
     req.end(body)
   })
-
-const portFree = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const s = net.createServer()
-    s.once("error", () => resolve(false))
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)))
-  })
-
-/**
- * The lowest port the kernel gives outgoing connections. Servers' ports stay below it: one picked inside that
- * range, free when checked, was taken by a client connection before the node bound it (EADDRINUSE, a failed run).
- */
-const ephemeralLow = (): number => {
-  try {
-    return Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 32768
-  } catch {
-    return 32768
-  }
-}
-
-/** A base port B with B+1..3 (peers) and B+1001..1003 (clients) free, all below `ephemeralLow`. */
-const freeBase = async (): Promise<number> => {
-  const span = Math.max(1000, ephemeralLow() - 1004 - 10000)
-  for (;;) {
-    const base = 10000 + Math.floor(Math.random() * span)
-    if ((await Promise.all([1, 2, 3, 1001, 1002, 1003].map((d) => portFree(base + d)))).every(Boolean)) return base
-  }
-}
 
 const percentile = (sorted: ReadonlyArray<number>, p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 const ms = (x: number): string => `${x.toFixed(2)} ms`

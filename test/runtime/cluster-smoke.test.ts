@@ -7,31 +7,14 @@
  */
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { freeBase } from "../../src/runtime/ports.ts"
 import { afterAll, describe, expect, it } from "vitest"
 
 const repo = path.resolve(import.meta.dirname, "../..")
 const bin = path.join(repo, "src/cli/quorum.mjs")
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const portFree = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const s = net.createServer()
-    s.once("error", () => resolve(false))
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)))
-  })
-
-/** A base port whose peer (base+1..3) and client (base+1001..1003) ports are all free. */
-const freeBase = async (): Promise<number> => {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000)
-    const ports = [1, 2, 3, 1001, 1002, 1003].map((d) => base + d)
-    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base
-  }
-  throw new Error("no free ports")
-}
 
 interface Status {
   id: string

@@ -12,6 +12,7 @@ import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { nodeId } from "../../spec/kernel/protocol.ts"
 import { Durable } from "../../spec/raft/schema.ts"
+import { freePorts } from "../../src/runtime/ports.ts"
 import { FileStore, RECORD_HEADER_BYTES, scanRecords } from "../../src/runtime/storage.ts"
 
 const repo = path.resolve(import.meta.dirname, "../..")
@@ -19,15 +20,6 @@ const bin = path.join(repo, "src/cli/quorum.mjs")
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "quorum-node-"))
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = net.createServer()
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
 
 /** Writes three durable values for n1 in `<dir>/n1` and returns the log file and record end offsets. */
 const seed = async (dir: string): Promise<{ file: string; ends: number[]; values: Durable[] }> => {
@@ -97,7 +89,7 @@ describe("quorum node raft (one process)", () => {
     const dir = path.join(root, "torn")
     const { file, ends } = await seed(dir)
     fs.truncateSync(file, ends[2]! - 3) // the last record loses its last bytes
-    const [peerPort, clientPort] = [await freePort(), await freePort()]
+    const [peerPort, clientPort] = await freePorts(2)
     const node = startNode(dir, peerPort, clientPort)
     try {
       const s = await waitStatus(clientPort)
@@ -131,7 +123,8 @@ describe("quorum node raft (one process)", () => {
     const at = ends[0]! + RECORD_HEADER_BYTES + 3 // inside the second of three records
     buf[at] = buf[at]! ^ 0x55
     fs.writeFileSync(file, buf)
-    const node = startNode(dir, await freePort(), await freePort())
+    const [peerPort, clientPort] = await freePorts(2)
+    const node = startNode(dir, peerPort, clientPort)
     const code = await node.exit
     expect(code).toBe(2)
     expect(node.output()).toContain(`${file}: the record at byte offset ${ends[0]} is corrupt (CRC32C mismatch)`)

@@ -9,12 +9,12 @@
 import { spawn } from "node:child_process"
 import fc from "fast-check"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import type { Durable, Txn } from "../../spec/zab/schema.ts"
 import { makeZxid } from "../../spec/zab/zxid.ts"
+import { freePorts } from "../../src/runtime/ports.ts"
 import { RECORD_HEADER_BYTES, scanRecords } from "../../src/runtime/storage.ts"
 import { ZabFileStore } from "../../src/runtime/zab/storage.ts"
 import { bin, sleep } from "./zab-cluster.ts"
@@ -90,15 +90,6 @@ describe("ZabFileStore", () => {
   })
 })
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = net.createServer()
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-
 /** n1's dataDir with three logged transactions; returns the log file and its record end offsets. */
 const seed = async (dir: string): Promise<{ file: string; ends: number[] }> => {
   const store = ZabFileStore.open(path.join(dir, "n1"))
@@ -113,7 +104,7 @@ const seed = async (dir: string): Promise<{ file: string; ends: number[] }> => {
 }
 
 const startNode = async (dir: string) => {
-  const [p, c] = [await freePort(), await freePort()]
+  const [p, c] = await freePorts(2)
   const peers = `n1=127.0.0.1:${p},n2=127.0.0.1:${p + 1},n3=127.0.0.1:${p + 2}`
   const child = spawn(process.execPath, [bin, "node", "zab", "--id", "n1", "--peers", peers, "--client-port", String(c), "--dir", dir, "--seed", "1"], {
     stdio: ["ignore", "pipe", "pipe"],
