@@ -101,7 +101,7 @@ export const clusterCommand = async (o: ClusterCommandOptions): Promise<number> 
       ? `Try: curl -XPOST ${members[0]!.clientUrl}/znodes/a -d '{"data":"1"}' ; curl ${members.at(-1)!.clientUrl}/znodes/a`
       : `Try: curl -XPUT ${members[0]!.clientUrl}/v2/keys/a -d value=1 ; curl ${members.at(-1)!.clientUrl}/v2/keys/a`,
   )
-  if (!zab && o.warmupWrites !== 0) out("Each node warms up its JIT for a few seconds before it serves, until its \"peer … client …\" line (--warmup-writes 0 skips it).")
+  if (!zab && o.warmupWrites !== 0) out("Each node warms up its JIT for a few seconds before it serves; requests sent meanwhile wait (--warmup-writes 0 skips it).")
   out("Ctrl-C stops every node.")
 
   const children = new Map<string, ChildProcess>()

@@ -76,6 +76,15 @@ const waitStatus = async (port: number): Promise<Record<string, unknown>> => {
   throw new Error("the node never answered")
 }
 
+const accepts = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const s = net.connect({ host: "127.0.0.1", port }, () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.on("error", () => resolve(false))
+  })
+
 const rawSend = (port: number, bytes: Uint8Array): Promise<void> =>
   new Promise((resolve) => {
     const s = net.connect({ host: "127.0.0.1", port }, () => s.end(bytes))
@@ -92,7 +101,11 @@ describe("quorum node raft (one process)", () => {
     const [peerPort, clientPort] = await freePorts(2)
     const node = startNode(dir, peerPort, clientPort)
     try {
+      // The client port opens before the warm-up, and a request made meanwhile is held until the node serves.
+      while (!(await accepts(clientPort))) await sleep(20)
+      expect(node.output()).not.toContain("JIT warm-up")
       const s = await waitStatus(clientPort)
+      expect(node.output()).toMatch(/JIT warm-up[^\n]*\n[^]*peer 127\.0\.0\.1:\d+ · client/)
       expect(s).toMatchObject({ id: "n1", term: 1, votedFor: "n1", logLength: 2 })
       expect(node.output()).toMatch(/truncating a torn final record at byte offset \d+/)
       // The JIT warm-up ran after recovery, in a cluster of its own: the node's log and directory are its own.

@@ -38,6 +38,11 @@ export interface HttpApiOptions {
   readonly logger?: Logger
   /** How long a request waits for a leader (elections, failover) before failing. */
   readonly leaderWaitMs?: number
+  /**
+   * Requests that come before this settles wait for it: the API listens while the node is still warming up
+   * (warmup.ts), so clients are held, not refused, and nothing is answered from a node not yet started.
+   */
+  readonly ready?: Promise<void>
 }
 
 const MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -71,6 +76,8 @@ export class EtcdHttpApi {
   private readonly log: Logger
   private readonly agent = forwardingAgent()
   readonly startedAt = new Date().toISOString()
+  /** Whether `options.ready` has settled (checked first on every request: one await less once it has). */
+  private started = false
 
   constructor(private readonly options: HttpApiOptions) {
     this.log = options.logger ?? silentLogger
@@ -98,6 +105,10 @@ export class EtcdHttpApi {
   // -------------------------------------------------------------------------------------------------------
 
   private async handle(req: ApiRequest, res: ApiResponse): Promise<void> {
+    if (!this.started) {
+      await this.options.ready
+      this.started = true
+    }
     const url = requestUrl(req.url)
     if (url === undefined) return this.send(res, 400, { message: "Bad Request" })
     const body = req.body

@@ -106,6 +106,17 @@ export const clusterName = (peers: ReadonlyMap<NodeId, Address>): string =>
       .join(","),
   )
 
+/** The JIT warm-up (warmup.ts), logged; an optimization, never a condition of serving. */
+const warmUp = async (writes: number, log: Logger): Promise<void> => {
+  if (writes <= 0) return
+  try {
+    const w = await warmUpRaft(writes, startRaftServer)
+    log.info(`JIT warm-up: ${w.writes} writes through a throw-away in-process cluster in ${Math.round(w.ms)} ms${w.failed > 0 ? ` (${w.failed} not acknowledged)` : ""}`)
+  } catch (e) {
+    log.warn(`JIT warm-up skipped: ${(e as Error).message}`)
+  }
+}
+
 export const startRaftServer = async (config: RaftServerConfig): Promise<RunningServer> => {
   const self = config.peers.get(config.id)
   if (self === undefined) throw new ConfigError(`--id ${config.id} is not one of --peers (${[...config.peers.keys()].join(", ")})`)
@@ -128,15 +139,6 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
       ? `no durable state in ${nodeDir}: starting empty`
       : `recovered from ${store.report.file}: term ${r.currentTerm}, voted for ${r.votedFor ?? "nobody"}, ${r.snapshot === undefined ? "" : `a snapshot to index ${r.snapshot.index}, `}${r.log.length} log entries (${store.report.records} records)`,
   )
-  if ((config.warmupWrites ?? 0) > 0) {
-    try {
-      const w = await warmUpRaft(config.warmupWrites!, startRaftServer)
-      log.info(`JIT warm-up: ${w.writes} writes through a throw-away in-process cluster in ${Math.round(w.ms)} ms${w.failed > 0 ? ` (${w.failed} not acknowledged)` : ""}`)
-    } catch (e) {
-      // An optimization, never a condition of serving.
-      log.warn(`JIT warm-up skipped: ${(e as Error).message}`)
-    }
-  }
   const clientUrl = `http://${config.clientHost}:${config.clientPort}`
   const cluster = clusterName(config.peers)
   const peers = new Map([...config.peers].filter(([id]) => id !== config.id))
@@ -176,8 +178,16 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
       void stop()
     },
   })
+  let markReady!: () => void
+  let markFailed!: (error: unknown) => void
+  const ready = new Promise<void>((resolve, reject) => {
+    markReady = resolve
+    markFailed = reject
+  })
+  ready.catch(() => {}) // held requests see the failure; nobody else waits on it
   const api = new EtcdHttpApi({
     node,
+    ready,
     host: config.clientHost,
     port: config.clientPort,
     clusterId: cluster,
@@ -196,9 +206,14 @@ export const startRaftServer = async (config: RaftServerConfig): Promise<Running
     return stopping
   }
   try {
-    await node.start()
+    // The client port first: a client that comes while the node warms up is held, not refused (requests wait
+    // for `ready`), so the nodes of a cluster, whose warm-ups end at different times, answer from the start.
     await api.start()
+    await warmUp(config.warmupWrites ?? 0, log)
+    await node.start()
+    markReady()
   } catch (e) {
+    markFailed(e)
     await stop()
     throw e
   }
