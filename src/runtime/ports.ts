@@ -2,6 +2,7 @@
  * Ports for local clusters that benchmarks and tests start. Servers' ports stay below the kernel's ephemeral
  * range: one picked inside it, free when checked, could be taken by an outgoing connection before the node bound
  * it (EADDRINUSE, a failed run) — and a Raft node's JIT warm-up opens dozens of connections just before it binds.
+ * The warm-up's own throw-away nodes take ports inside the range (`ephemeralPort`), never one a node may bind.
  */
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -48,3 +49,14 @@ export const freePorts = async <N extends number>(n: N): Promise<Ports<N>> => {
   if (out.length < n) throw new Error("no free ports below the ephemeral range")
   return out as Ports<N>
 }
+
+/** A port the kernel picks from its ephemeral range, free when this returns. */
+export const ephemeralPort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })

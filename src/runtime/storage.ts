@@ -466,9 +466,9 @@ export class FileStore<D> implements DurableStore<D> {
       if (this.zeroing !== undefined && this.size + record.length > this.zeroingFrom) await this.zeroing
       // On this thread, not the thread pool's: the host has sent what the step sent already, and a node has
       // nothing else to do before its append is durable that is worth two thread hand-offs (a wake-up of a
-      // pool thread, then of this one). Warm nodes (raft/warmup.ts), 8 ABBA pairs of `bench:cluster --only
-      // raft --no-failover`: 10,069 against 11,031 writes/s (7 faster), servers' CPU per write 110 against 98
-      // µs. The zeros ahead and snapshot files, which are large, are still written by the pool.
+      // pool thread, then of this one). Warm nodes (raft/warmup.ts), ABBA pairs of `bench:cluster --only raft
+      // --no-failover`: 8 with a switch, 10,069 against 11,031 writes/s (7 faster); 9 of this code against the
+      // commit before, +0.5 % (6 faster). The zeros ahead and snapshot files, which are large, stay on the pool.
       writeAllSync(fd, record, this.size)
       this.size += record.length
       this.last = value

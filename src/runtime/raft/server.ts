@@ -43,8 +43,9 @@ export interface RaftServerConfig {
   readonly compactBytes?: number
   readonly logger: Logger
   /**
-   * Writes sent through a throw-away in-process cluster (warmup.ts) after recovery and before this node opens
-   * its ports, so V8 has compiled its paths before clients come; 0 or absent: none.
+   * Writes sent through a throw-away in-process cluster (warmup.ts) after recovery and before this node starts
+   * (its client port is open by then, holding requests), so V8 has compiled its paths before clients come;
+   * 0 or absent: none.
    */
   readonly warmupWrites?: number
   /** After a failed durable write, besides stopping the node (default: exit code 4 for the process). */

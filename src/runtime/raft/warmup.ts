@@ -1,5 +1,6 @@
 /**
- * JIT warm-up for a Raft node process, before it opens its own ports: three throw-away nodes in this process
+ * JIT warm-up for a Raft node process, before it starts (its client port is open, holding requests meanwhile;
+ * server.ts): three throw-away nodes in this process
  * — the same `startRaftServer` code, real TCP between them on ephemeral loopback ports, real log files and
  * event logs in a temporary directory, the real etcd API — take a burst of client writes and are stopped; the
  * directory is deleted. Nothing of the node's own state is touched.
@@ -17,6 +18,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { nodeId, type NodeId } from "../../../spec/kernel/protocol.ts"
 import type { Logger } from "../host.ts"
+import { ephemeralPort } from "../ports.ts"
 import type { Address } from "../tcp.ts"
 import { defaultTimings } from "./config.ts"
 import type { RaftServerConfig, RunningServer } from "./server.ts"
@@ -50,37 +52,46 @@ const WARMUP_SNAPSHOT_EVERY = 2_000
 
 const silent: Logger = { info: () => {}, warn: () => {}, error: () => {} }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
+/** A warm-up that answers nothing for this long is given up (the node then starts without it). */
+const STALL_MS = 10_000
 
 /**
  * Sends `writes` PUTs of 128-byte values over `inflight` keep-alive connections, each sending its next request
  * when the answer to the last has come (answers are delimited by their Content-Length, which the API always
- * sends). Resolves with the number of answers that were not 2xx.
+ * sends). Resolves with the number of answers that were not 2xx; rejects if a connection fails or closes with
+ * a request unanswered, or nothing is answered for `STALL_MS`.
  */
-const putLoad = (port: number, writes: number, inflight: number): Promise<number> =>
+export const putLoad = (port: number, writes: number, inflight: number): Promise<number> =>
   new Promise((resolve, reject) => {
     const body = `value=${"w".repeat(128)}`
     let sent = 0
     let answered = 0
     let failed = 0
+    const sockets: net.Socket[] = []
+    let settled = false
+    const settle = (error: Error | undefined): void => {
+      if (settled) return
+      settled = true
+      clearInterval(watch)
+      for (const s of sockets) s.destroy()
+      if (error === undefined) resolve(failed)
+      else reject(error)
+    }
+    let seen = -1
+    const watch = setInterval(() => {
+      if (answered === seen) settle(new Error(`no answer for ${STALL_MS / 1000} s (${answered} of ${writes} writes answered)`))
+      seen = answered
+    }, STALL_MS)
     const open = Math.min(inflight, writes)
     for (let c = 0; c < open; c++) {
       const socket = net.connect(port, "127.0.0.1")
+      sockets.push(socket)
       socket.setEncoding("latin1")
       let pending = ""
+      let waiting = false
       const next = (): void => {
-        if (sent >= writes) {
-          socket.end()
-          return
-        }
+        if (sent >= writes) return
+        waiting = true
         const i = sent++
         socket.write(
           `PUT /v2/keys/warmup/${i} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
@@ -98,11 +109,15 @@ const putLoad = (port: number, writes: number, inflight: number): Promise<number
           if (pending.length < end) return
           if (!pending.startsWith("HTTP/1.1 2")) failed++
           pending = pending.slice(end)
-          if (++answered === writes) resolve(failed)
+          waiting = false
+          if (++answered === writes) return settle(undefined)
           next()
         }
       })
-      socket.on("error", reject)
+      socket.on("error", (e) => settle(e))
+      socket.on("close", () => {
+        if (waiting) settle(new Error("a warm-up connection closed with its request unanswered"))
+      })
     }
   })
 
@@ -130,8 +145,8 @@ export const warmUpRaft = async (
     const peers = new Map<NodeId, Address>()
     const clientPorts = new Map<NodeId, number>()
     for (const id of ids) {
-      peers.set(id, { host: "127.0.0.1", port: await freePort() })
-      clientPorts.set(id, await freePort())
+      peers.set(id, { host: "127.0.0.1", port: await ephemeralPort() })
+      clientPorts.set(id, await ephemeralPort())
     }
     for (const id of ids) {
       servers.push(
@@ -144,8 +159,9 @@ export const warmUpRaft = async (
           dir,
           seed: ids.indexOf(id) + 1,
           snapshotEvery: WARMUP_SNAPSHOT_EVERY,
-          // Short election timeouts: the throw-away cluster should have a leader at once.
-          timings: { ...defaultTimings, electionMs: 20, heartbeatMs: 10 },
+          // Short election timeouts: the throw-away cluster should have a leader at once (not so short that a
+          // busy leader on a machine shared with two more warm-ups is voted out).
+          timings: { ...defaultTimings, electionMs: 100, heartbeatMs: 20 },
           logger: silent,
           onFatal: () => {},
         }),
