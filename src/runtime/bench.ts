@@ -24,7 +24,7 @@
  * Our Raft nodes warm up their own JIT before serving (`--warmup-writes`, raft/warmup.ts); `--node-warmup-writes
  * N` passes another count (0: none). The table's "start → first acknowledged write" shows what each system's
  * start-up takes, that warm-up included.
- * `--rounds R` measures each system R times (default 2 with `--compare`, in ABBA order, else 1).
+ * `--rounds R` measures each system R times (default 4 with `--compare`, in ABBA order, else 1).
  *
  * Everything runs on this machine; data directories are removed afterwards unless --keep.
  */
@@ -52,7 +52,12 @@ const WARMUP = flag("warmup", 0)
 /** Writes this client sends to a stub server before any system is measured (`warmClient`). */
 const CLIENT_WARMUP = flag("client-warmup", 5000)
 /** Rounds of each system; with --compare, in ABBA order (`main`). */
-const ROUNDS = flag("rounds", args.includes("--compare") ? 2 : 1, 1)
+/**
+ * Four with `--compare`: the machine switches between speeds minute to minute (a system's own CPU per write
+ * moved 75-119 µs between rounds of one run), and with two rounds each one comparison in seven of the fifth
+ * session fell 12 % below the others' 103-127 % where our two rounds met the slow minutes.
+ */
+const ROUNDS = flag("rounds", args.includes("--compare") ? 4 : 1, 1)
 const EVENTS = !args.includes("--no-events")
 const KEEP = args.includes("--keep")
 const FAILOVER = !args.includes("--no-failover")
