@@ -51,11 +51,11 @@ const SEQUENTIAL = flag("sequential", 1000)
 const WARMUP = flag("warmup", 0)
 /** Writes this client sends to a stub server before any system is measured (`warmClient`). */
 const CLIENT_WARMUP = flag("client-warmup", 5000)
-/** Rounds of each system; with --compare, in ABBA order (`main`). */
 /**
- * Four with `--compare`: the machine switches between speeds minute to minute (a system's own CPU per write
- * moved 75-119 µs between rounds of one run), and with two rounds each one comparison in seven of the fifth
- * session fell 12 % below the others' 103-127 % where our two rounds met the slow minutes.
+ * Rounds of each system; with --compare, in ABBA order (`main`), four by default: the machine switches between
+ * speeds minute to minute (a system's own CPU per write moved 75-119 µs between rounds of one run), and with two
+ * rounds one comparison in seven of the fifth session fell to 88 % while the others were 103-127 %, our two
+ * rounds meeting the slow minutes.
  */
 const ROUNDS = flag("rounds", args.includes("--compare") ? 4 : 1, 1)
 const EVENTS = !args.includes("--no-events")
