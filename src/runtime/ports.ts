@@ -24,7 +24,7 @@ export const portFree = (port: number): Promise<boolean> =>
     s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)))
   })
 
-/** A free port below the ephemeral range, at least `from + span` under it, chosen at random above `from`. */
+/** A random port from `from` up to `reserve` below the ephemeral range (a span of at least 1,000); not checked. */
 const randomBelowEphemeral = (from: number, reserve: number): number =>
   from + Math.floor(Math.random() * Math.max(1000, ephemeralLow() - reserve - from))
 
